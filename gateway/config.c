@@ -1,0 +1,1047 @@
+/* The gateway's JSON configuration (DESIGN §8): parsed into a self-contained struct config, every
+ * error naming the JSON path and what was expected. Everything but config_load() is pure and is
+ * fuzzed (tests/fuzz/fuzz_config.c): no input may crash it, leak, or make it call exit().
+ * Main thread only (at start and, parsed aside, on SIGHUP). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* A config file is a few kilobytes; anything this large is a wrong file, not a config. */
+#define CONFIG_FILE_MAX_BYTES (1024 * 1024)
+
+/* Upper bounds on list sizes. Far above any gateway (a pharmacy has a handful of fridges), they
+ * keep what a hostile or corrupt file can make us allocate proportionate. */
+#define MAX_SENSORS 4096
+#define MAX_BUSES 256
+#define MAX_PROFILES 1024
+#define MAX_ALARMS_PER_PROFILE 256
+#define MAX_SHIPMENTS 4096
+
+#define MS_PER_S INT64_C(1000)
+#define MS_PER_MIN (60 * MS_PER_S)
+#define MS_PER_H (60 * MS_PER_MIN)
+#define MS_PER_DAY (24 * MS_PER_H)
+
+#define IDENTIFIER_CHARS "A-Z, a-z, 0-9, \"_\", \".\" and \"-\" (not starting with \".\")"
+
+/* A name and where it was, sorted by name for duplicate checks and O(log n) lookups: the lists
+ * can be long in a fuzzed file and shipments refer to sensors by name. */
+struct name_ref {
+    const char *name;
+    size_t index;
+};
+
+struct parse {
+    struct config *config;
+    struct cfg_error *err;
+    struct name_ref *sensor_refs; /* config->sensor_count entries, sorted */
+};
+
+static int cmp_name_ref(const void *a, const void *b)
+{
+    const struct name_ref *x = a;
+    const struct name_ref *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Sorts count names, found every stride bytes from names, into *refs_out (owned by the caller).
+ * Returns 0, 1 when a name repeats (with *first_out the earlier and *dup_out the earliest
+ * repeated index), or -ENOMEM. */
+static int sort_names(const char *names, size_t stride, size_t count, struct name_ref **refs_out,
+                      size_t *first_out, size_t *dup_out)
+{
+    *refs_out = NULL;
+    struct name_ref *refs = calloc(count > 0 ? count : 1, sizeof(*refs));
+    if (refs == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < count; i++)
+        refs[i] = (struct name_ref){.name = names + i * stride, .index = i};
+    qsort(refs, count, sizeof(*refs), cmp_name_ref);
+
+    int found = 0;
+    size_t group_start = 0;
+    for (size_t i = 1; i < count; i++) {
+        if (strcmp(refs[i].name, refs[i - 1].name) != 0) {
+            group_start = i;
+            continue;
+        }
+        /* Within a group the indexes ascend; report the repeat that comes first in the file. */
+        if (found == 0 || refs[i].index < *dup_out) {
+            *first_out = refs[group_start].index;
+            *dup_out = refs[i].index;
+            found = 1;
+        }
+    }
+    *refs_out = refs;
+    return found;
+}
+
+/* The index of name in sorted refs, or -1. */
+static long find_name(const struct name_ref *refs, size_t count, const char *name)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(refs[mid].name, name);
+        if (c == 0) {
+            /* Names are unique once sort_names() found no repeat. */
+            return (long)refs[mid].index;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Writes "a, b, c" of count strings into buf, ending in ", ..." when they do not all fit. */
+static void join_strings(char *buf, size_t cap, const char *const *names, size_t count)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%s", i > 0 ? ", " : "", names[i]);
+        if (n < 0 || (size_t)n >= cap - used - 5) {
+            snprintf(buf + used, cap - used, "%s...", i > 0 ? ", " : "");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* join_strings() of the first few of count names laid out every stride bytes. */
+static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t count)
+{
+    const char *list[9];
+    size_t n = count < 8 ? count : 8;
+    for (size_t i = 0; i < n; i++)
+        list[i] = names + i * stride;
+    if (count > n)
+        list[n++] = "...";
+    join_strings(buf, cap, list, n);
+}
+
+/* Reads key as an identifier (cfg_is_identifier) of at most cap - 1 characters into buf. */
+static int get_identifier(const cJSON *obj, const char *path, const char *key, bool required,
+                          char *buf, size_t cap, struct cfg_error *err)
+{
+    char text[256];
+    char member_path[sizeof(err->path)];
+    int rc = cfg_get_string(obj, path, key, required, "", text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    if (!cfg_is_identifier(text, cap))
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, key),
+                        "expected an identifier of 1 to %zu characters from " IDENTIFIER_CHARS
+                        ", got \"%.40s\"",
+                        cap - 1, text);
+    memcpy(buf, text, strlen(text) + 1);
+    return 0;
+}
+
+/* Reads a string that must not be empty. */
+static int get_text(const cJSON *obj, const char *path, const char *key, bool required,
+                    const char *def, char *buf, size_t cap, struct cfg_error *err)
+{
+    char member_path[sizeof(err->path)];
+    int rc = cfg_get_string(obj, path, key, required, def, buf, cap, err);
+    if (rc < 0)
+        return rc;
+    if (buf[0] == '\0')
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, key),
+                        "expected a non-empty text");
+    return 0;
+}
+
+/* Checks that arr (an array at path) has 1..max elements. */
+static int check_count(const cJSON *arr, const char *path, const char *what, size_t max,
+                       size_t *count_out, struct cfg_error *err)
+{
+    size_t count = 0;
+    for (const cJSON *item = arr->child; item != NULL; item = item->next)
+        count++;
+    if (count == 0)
+        return cfg_fail(err, path, "expected at least one %s", what);
+    if (count > max)
+        return cfg_fail(err, path, "expected at most %zu %ss, got %zu", max, what, count);
+    *count_out = count;
+    return 0;
+}
+
+/* ---- mqtt ---- */
+
+static int parse_mqtt_uri(const cJSON *mqtt, struct config_mqtt *m, struct cfg_error *err)
+{
+    int rc = get_text(mqtt, "mqtt", "uri", true, NULL, m->uri, sizeof(m->uri), err);
+    if (rc < 0)
+        return rc;
+    static const char *const plain[] = {"tcp://", "mqtt://"};
+    static const char *const tls[] = {"ssl://", "mqtts://", "wss://"};
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
+        if (strncmp(m->uri, tls[i], strlen(tls[i])) == 0)
+            return cfg_fail(err, "mqtt.uri",
+                            "TLS is not supported yet: %s comes with TLS support; use tcp:// or "
+                            "mqtt://, got \"%.60s\"",
+                            tls[i], m->uri);
+    }
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        size_t n = strlen(plain[i]);
+        if (strncmp(m->uri, plain[i], n) == 0 && m->uri[n] != '\0')
+            return 0;
+    }
+    return cfg_fail(err, "mqtt.uri",
+                    "expected a broker URI such as \"tcp://127.0.0.1:1883\" (tcp:// or mqtt://), "
+                    "got \"%.60s\"",
+                    m->uri);
+}
+
+/* A topic prefix goes in front of every topic we publish and subscribe: wildcards or empty
+ * levels in it would make subscriptions match other gateways' topics. */
+static int check_topic_prefix(const char *prefix, struct cfg_error *err)
+{
+    size_t len = strlen(prefix);
+    bool ok = len > 0 && prefix[0] != '/' && prefix[len - 1] != '/' && prefix[0] != '$' &&
+              strpbrk(prefix, "+#") == NULL && strstr(prefix, "//") == NULL;
+    if (!ok)
+        return cfg_fail(err, "mqtt.prefix",
+                        "expected a topic prefix such as \"coldchain/v1\" (no \"+\", \"#\", empty "
+                        "levels or leading \"$\"), got \"%.60s\"",
+                        prefix);
+    return 0;
+}
+
+static int parse_mqtt(const cJSON *root, struct config *c, struct cfg_error *err)
+{
+    static const char *const keys[] = {"uri",           "prefix",
+                                       "client_id",     "keepalive",
+                                       "telemetry_qos", "telemetry_interval",
+                                       "twin_interval", "reconnect_min",
+                                       "reconnect_max", NULL};
+    const cJSON *mqtt;
+    struct config_mqtt *m = &c->mqtt;
+    long long qos;
+    char def_client_id[sizeof(m->client_id)];
+    int rc = cfg_get_object(root, "", "mqtt", true, &mqtt, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_check_keys(mqtt, "mqtt", keys, err);
+    if (rc < 0)
+        return rc;
+    rc = parse_mqtt_uri(mqtt, m, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_string(mqtt, "mqtt", "prefix", false, "coldchain/v1", m->prefix, sizeof(m->prefix),
+                        err);
+    if (rc < 0)
+        return rc;
+    rc = check_topic_prefix(m->prefix, err);
+    if (rc < 0)
+        return rc;
+    snprintf(def_client_id, sizeof(def_client_id), "coldchain-%s", c->gateway_id);
+    rc = get_text(mqtt, "mqtt", "client_id", false, def_client_id, m->client_id,
+                  sizeof(m->client_id), err);
+    if (rc < 0)
+        return rc;
+    /* MQTT's keep alive is a 16-bit count of seconds (MQTT 5 §3.1.2.10). */
+    rc = cfg_get_duration(mqtt, "mqtt", "keepalive", false, 30 * MS_PER_S, MS_PER_S,
+                          65535 * MS_PER_S, &m->keepalive_ms, err);
+    if (rc < 0)
+        return rc;
+    if (m->keepalive_ms % MS_PER_S != 0)
+        return cfg_fail(err, "mqtt.keepalive", "expected whole seconds, such as \"30s\"");
+    rc = cfg_get_int(mqtt, "mqtt", "telemetry_qos", false, 0, 0, 1, &qos, err);
+    if (rc < 0)
+        return rc;
+    m->telemetry_qos = (int)qos;
+    rc = cfg_get_duration(mqtt, "mqtt", "telemetry_interval", false, 10 * MS_PER_S, 100, MS_PER_H,
+                          &m->telemetry_interval_ms, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_duration(mqtt, "mqtt", "twin_interval", false, 5 * MS_PER_S, 100, MS_PER_H,
+                          &m->twin_interval_ms, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_duration(mqtt, "mqtt", "reconnect_min", false, MS_PER_S, 100, MS_PER_H,
+                          &m->reconnect_min_ms, err);
+    if (rc < 0)
+        return rc;
+    /* The default ceiling follows a larger floor, so setting only reconnect_min stays valid. */
+    int64_t def_max_ms = m->reconnect_min_ms > 60 * MS_PER_S ? m->reconnect_min_ms : 60 * MS_PER_S;
+    rc = cfg_get_duration(mqtt, "mqtt", "reconnect_max", false, def_max_ms, 100, MS_PER_DAY,
+                          &m->reconnect_max_ms, err);
+    if (rc < 0)
+        return rc;
+    if (m->reconnect_max_ms < m->reconnect_min_ms) {
+        /* Both are present here (the default follows reconnect_min) and are valid strings. */
+        const cJSON *min = cJSON_GetObjectItemCaseSensitive(mqtt, "reconnect_min");
+        const cJSON *max = cJSON_GetObjectItemCaseSensitive(mqtt, "reconnect_max");
+        return cfg_fail(err, "mqtt.reconnect_max",
+                        "expected a duration of at least reconnect_min (\"%.20s\"), got \"%.20s\"",
+                        min != NULL ? min->valuestring : "1s",
+                        max != NULL ? max->valuestring : "60s");
+    }
+    return 0;
+}
+
+/* ---- store ---- */
+
+static int parse_store(const cJSON *root, struct config *c, struct cfg_error *err)
+{
+    static const char *const keys[] = {"batch_max", "batch_interval", NULL};
+    const cJSON *store;
+    int rc = cfg_get_object(root, "", "store", false, &store, err);
+    if (rc < 0)
+        return rc;
+    c->store.batch_max = 256;
+    c->store.batch_interval_ms = 2 * MS_PER_S;
+    if (store == NULL)
+        return 0;
+    rc = cfg_check_keys(store, "store", keys, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_int(store, "store", "batch_max", false, 256, 1, 100000, &c->store.batch_max, err);
+    if (rc < 0)
+        return rc;
+    return cfg_get_duration(store, "store", "batch_interval", false, 2 * MS_PER_S, 100,
+                            10 * MS_PER_MIN, &c->store.batch_interval_ms, err);
+}
+
+/* ---- sensors ---- */
+
+static int parse_calibration(const cJSON *sensor, const char *path, struct config_sensor *s,
+                             struct cfg_error *err)
+{
+    static const char *const cal_keys[] = {"offset", "gain", NULL};
+    const char *quantity_keys[QUANTITY_COUNT + 1];
+    char cal_path[sizeof(err->path)];
+    char q_path[sizeof(err->path)];
+    const cJSON *cal;
+
+    for (unsigned q = 0; q < QUANTITY_COUNT; q++) {
+        s->calibration[q].offset = 0.0;
+        s->calibration[q].gain = 1.0;
+        quantity_keys[q] = quantity_name(q);
+    }
+    quantity_keys[QUANTITY_COUNT] = NULL;
+
+    int rc = cfg_get_object(sensor, path, "calibration", false, &cal, err);
+    if (rc < 0 || cal == NULL)
+        return rc;
+    cfg_path_key(cal_path, sizeof(cal_path), path, "calibration");
+    /* The member names are quantity names: an unknown one is reported with the known ones. */
+    rc = cfg_check_keys(cal, cal_path, quantity_keys, err);
+    if (rc < 0)
+        return rc;
+    for (const cJSON *item = cal->child; item != NULL; item = item->next) {
+        uint8_t q;
+        if (quantity_parse(item->string, &q) < 0)
+            return cfg_fail(err, cal_path, "unknown quantity");
+        cfg_path_key(q_path, sizeof(q_path), cal_path, item->string);
+        rc = cfg_check_keys(item, q_path, cal_keys, err);
+        if (rc < 0)
+            return rc;
+        rc = cfg_get_number(item, q_path, "offset", false, 0.0, -DBL_MAX, DBL_MAX,
+                            &s->calibration[q].offset, err);
+        if (rc < 0)
+            return rc;
+        rc = cfg_get_number(item, q_path, "gain", false, 1.0, -DBL_MAX, DBL_MAX,
+                            &s->calibration[q].gain, err);
+        if (rc < 0)
+            return rc;
+        /* A gain of 0 would turn every reading into the offset: a fridge that can never alarm. */
+        if (!(s->calibration[q].gain > 0.0)) {
+            char gain_path[sizeof(err->path)];
+            return cfg_fail(err, cfg_path_key(gain_path, sizeof(gain_path), q_path, "gain"),
+                            "expected a number > 0, got %.15g", s->calibration[q].gain);
+        }
+    }
+    return 0;
+}
+
+static int parse_sensors(const cJSON *root, struct parse *p)
+{
+    static const char *const keys[] = {"id", "name", "calibration", NULL};
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    const cJSON *arr;
+    char path[sizeof(err->path)];
+    size_t count, first, dup;
+
+    int rc = cfg_get_array(root, "", "sensors", true, &arr, err);
+    if (rc < 0)
+        return rc;
+    rc = check_count(arr, "sensors", "sensor", MAX_SENSORS, &count, err);
+    if (rc < 0)
+        return rc;
+    c->sensors = calloc(count, sizeof(*c->sensors));
+    if (c->sensors == NULL)
+        return -ENOMEM;
+
+    const cJSON *item = arr->child;
+    for (size_t i = 0; i < count; i++, item = item->next) {
+        struct config_sensor *s = &c->sensors[i];
+        cfg_path_index(path, sizeof(path), "sensors", i);
+        rc = cfg_check_keys(item, path, keys, err);
+        if (rc < 0)
+            return rc;
+        rc = get_identifier(item, path, "id", true, s->id, sizeof(s->id), err);
+        if (rc < 0)
+            return rc;
+        rc = get_text(item, path, "name", false, s->id, s->name, sizeof(s->name), err);
+        if (rc < 0)
+            return rc;
+        rc = parse_calibration(item, path, s, err);
+        if (rc < 0)
+            return rc;
+        c->sensor_count = i + 1;
+    }
+
+    rc = sort_names(c->sensors[0].id, sizeof(c->sensors[0]), count, &p->sensor_refs, &first, &dup);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        char id_path[sizeof(err->path)];
+        cfg_path_index(path, sizeof(path), "sensors", dup);
+        return cfg_fail(err, cfg_path_key(id_path, sizeof(id_path), path, "id"),
+                        "duplicate sensor id \"%s\" (also sensors[%zu])", c->sensors[dup].id,
+                        first);
+    }
+    return 0;
+}
+
+static long find_sensor(const struct parse *p, const char *id)
+{
+    return find_name(p->sensor_refs, p->config->sensor_count, id);
+}
+
+/* ---- buses ---- */
+
+static int check_point(void *arg, const char *sensor_id, uint8_t quantity, const char *path)
+{
+    struct parse *p = arg;
+    if (sensor_id == NULL || find_sensor(p, sensor_id) < 0)
+        return cfg_fail(p->err, path, "sensor \"%.40s\" is not declared in sensors[]",
+                        sensor_id != NULL ? sensor_id : "");
+    if (quantity >= QUANTITY_COUNT)
+        return cfg_fail(p->err, path, "unknown quantity %u", (unsigned)quantity);
+    return 0;
+}
+
+static int parse_bus(const cJSON *item, size_t i, struct parse *p)
+{
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    struct config_bus *bus = &c->buses[i];
+    char path[sizeof(err->path)];
+    char type[256];
+
+    cfg_path_index(path, sizeof(path), "buses", i);
+    if (!cJSON_IsObject(item))
+        return cfg_fail(err, path, "expected an object");
+    /* Only name and type are ours; the adapter's open() checks every other key of the bus. */
+    int rc = get_identifier(item, path, "name", true, bus->name, sizeof(bus->name), err);
+    if (rc < 0)
+        return rc;
+    for (size_t k = 0; k < i; k++) {
+        if (strcmp(c->buses[k].name, bus->name) == 0) {
+            char name_path[sizeof(err->path)];
+            return cfg_fail(err, cfg_path_key(name_path, sizeof(name_path), path, "name"),
+                            "duplicate bus name \"%s\" (also buses[%zu])", bus->name, k);
+        }
+    }
+    rc = cfg_get_string(item, path, "type", true, NULL, type, sizeof(type), err);
+    if (rc < 0)
+        return rc;
+    bus->adapter = sensor_adapter_find(type);
+    if (bus->adapter == NULL) {
+        char type_path[sizeof(err->path)];
+        return cfg_fail(err, cfg_path_key(type_path, sizeof(type_path), path, "type"),
+                        "unknown bus type \"%.40s\"; known types: %s", type,
+                        sensor_adapter_types());
+    }
+
+    memset(err, 0, sizeof(*err));
+    rc = bus->adapter->open(item, path, err, &bus->state);
+    if (rc < 0) {
+        bus->state = NULL;
+        /* An adapter that forgot to say why still gets the bus named. */
+        if (rc == -EINVAL && err->msg[0] == '\0')
+            cfg_fail(err, path, "invalid %s bus", bus->adapter->type);
+        return rc;
+    }
+    c->bus_count = i + 1;
+    return bus->adapter->for_each_point(bus->state, check_point, p);
+}
+
+static int parse_buses(const cJSON *root, struct parse *p)
+{
+    struct config *c = p->config;
+    const cJSON *arr;
+    size_t count = 0;
+
+    int rc = cfg_get_array(root, "", "buses", false, &arr, p->err);
+    if (rc < 0 || arr == NULL)
+        return rc;
+    /* No bus at all is allowed: sensors of a kind without an adapter yet (BLE) may wait. */
+    if (arr->child == NULL)
+        return 0;
+    rc = check_count(arr, "buses", "bus", MAX_BUSES, &count, p->err);
+    if (rc < 0)
+        return rc;
+    c->buses = calloc(count, sizeof(*c->buses));
+    if (c->buses == NULL)
+        return -ENOMEM;
+    const cJSON *item = arr->child;
+    for (size_t i = 0; i < count; i++, item = item->next) {
+        rc = parse_bus(item, i, p);
+        if (rc != 0)
+            return rc < 0 ? rc : -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- profiles ---- */
+
+static int parse_alarm(const cJSON *item, const char *path, struct alarm_def *a,
+                       struct cfg_error *err)
+{
+    static const char *const keys[] = {"id",    "quantity", "condition", "limit",  "hysteresis",
+                                       "delay", "severity", "message",   "action", NULL};
+    char text[256];
+    char member_path[sizeof(err->path)];
+
+    int rc = cfg_check_keys(item, path, keys, err);
+    if (rc < 0)
+        return rc;
+    rc = get_identifier(item, path, "id", true, a->id, sizeof(a->id), err);
+    if (rc < 0)
+        return rc;
+
+    rc = cfg_get_string(item, path, "quantity", true, NULL, text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    if (quantity_parse(text, &a->quantity) < 0) {
+        const char *names[QUANTITY_COUNT];
+        char known[128];
+        for (unsigned q = 0; q < QUANTITY_COUNT; q++)
+            names[q] = quantity_name(q);
+        join_strings(known, sizeof(known), names, QUANTITY_COUNT);
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "quantity"),
+                        "expected one of %s, got \"%.40s\"", known, text);
+    }
+
+    rc = cfg_get_string(item, path, "condition", true, NULL, text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    if (alarm_condition_parse(text, &a->condition) < 0)
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "condition"),
+                        "expected above, at_or_above, below or at_or_below, got \"%.40s\"", text);
+
+    rc = cfg_get_number(item, path, "limit", true, 0.0, -DBL_MAX, DBL_MAX, &a->limit, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_number(item, path, "hysteresis", false, 0.0, 0.0, DBL_MAX, &a->hysteresis, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_duration(item, path, "delay", false, 0, 0, INT64_MAX, &a->delay_ms, err);
+    if (rc < 0)
+        return rc;
+
+    rc = cfg_get_string(item, path, "severity", false, "critical", text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    if (alarm_severity_parse(text, &a->severity) < 0)
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "severity"),
+                        "expected critical or warning, got \"%.40s\"", text);
+
+    rc = get_text(item, path, "message", true, NULL, a->message, sizeof(a->message), err);
+    if (rc < 0)
+        return rc;
+    return cfg_get_string(item, path, "action", false, "", a->action, sizeof(a->action), err);
+}
+
+static int parse_profile(const cJSON *item, struct config_profile *prof, struct cfg_error *err)
+{
+    static const char *const keys[] = {"description", "alarms", NULL};
+    char path[sizeof(err->path)];
+    char alarm_path[sizeof(err->path)];
+    const cJSON *arr;
+    size_t count = 0;
+
+    cfg_path_key(path, sizeof(path), "profiles", prof->name);
+    int rc = cfg_check_keys(item, path, keys, err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_string(item, path, "description", false, "", prof->description,
+                        sizeof(prof->description), err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_array(item, path, "alarms", true, &arr, err);
+    if (rc < 0)
+        return rc;
+    char arr_path[sizeof(err->path)];
+    cfg_path_key(arr_path, sizeof(arr_path), path, "alarms");
+    rc = check_count(arr, arr_path, "alarm", MAX_ALARMS_PER_PROFILE, &count, err);
+    if (rc < 0)
+        return rc;
+    prof->alarms = calloc(count, sizeof(*prof->alarms));
+    if (prof->alarms == NULL)
+        return -ENOMEM;
+
+    const cJSON *a = arr->child;
+    for (size_t i = 0; i < count; i++, a = a->next) {
+        cfg_path_index(alarm_path, sizeof(alarm_path), arr_path, i);
+        rc = parse_alarm(a, alarm_path, &prof->alarms[i], err);
+        if (rc < 0)
+            return rc;
+        prof->alarm_count = i + 1;
+        /* At most MAX_ALARMS_PER_PROFILE entries: a quadratic check is cheap. */
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(prof->alarms[k].id, prof->alarms[i].id) == 0) {
+                char id_path[sizeof(err->path)];
+                return cfg_fail(err, cfg_path_key(id_path, sizeof(id_path), alarm_path, "id"),
+                                "duplicate alarm id \"%s\" (also %s[%zu])", prof->alarms[i].id,
+                                arr_path, k);
+            }
+        }
+    }
+    return 0;
+}
+
+static int parse_profiles(const cJSON *root, struct parse *p, struct name_ref **refs_out)
+{
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    const cJSON *obj;
+    size_t count = 0, first, dup;
+
+    int rc = cfg_get_object(root, "", "profiles", true, &obj, err);
+    if (rc < 0)
+        return rc;
+    rc = check_count(obj, "profiles", "profile", MAX_PROFILES, &count, err);
+    if (rc < 0)
+        return rc;
+    c->profiles = calloc(count, sizeof(*c->profiles));
+    if (c->profiles == NULL)
+        return -ENOMEM;
+
+    const cJSON *item = obj->child;
+    for (size_t i = 0; i < count; i++, item = item->next) {
+        struct config_profile *prof = &c->profiles[i];
+        const char *name = item->string != NULL ? item->string : "";
+        if (!cfg_is_identifier(name, sizeof(prof->name)))
+            return cfg_fail(err, "profiles",
+                            "expected profile names of 1 to %zu characters from " IDENTIFIER_CHARS
+                            ", got \"%.40s\"",
+                            sizeof(prof->name) - 1, name);
+        memcpy(prof->name, name, strlen(name) + 1);
+        c->profile_count = i + 1;
+        rc = parse_profile(item, prof, err);
+        if (rc < 0)
+            return rc;
+    }
+
+    rc = sort_names(c->profiles[0].name, sizeof(c->profiles[0]), count, refs_out, &first, &dup);
+    if (rc < 0)
+        return rc;
+    if (rc > 0)
+        return cfg_fail(err, "profiles", "profile \"%s\" is defined more than once",
+                        c->profiles[dup].name);
+    return 0;
+}
+
+/* ---- shipments ---- */
+
+static int parse_shipment_sensors(const cJSON *item, const char *path, struct config_shipment *sh,
+                                  struct parse *p, size_t *seen_by)
+{
+    struct cfg_error *err = p->err;
+    const cJSON *arr;
+    char arr_path[sizeof(err->path)];
+    char elem_path[sizeof(err->path)];
+    size_t count = 0;
+
+    int rc = cfg_get_array(item, path, "sensors", true, &arr, err);
+    if (rc < 0)
+        return rc;
+    cfg_path_key(arr_path, sizeof(arr_path), path, "sensors");
+    rc = check_count(arr, arr_path, "sensor", MAX_SENSORS, &count, err);
+    if (rc < 0)
+        return rc;
+    sh->sensor_ids = calloc(count, sizeof(*sh->sensor_ids));
+    if (sh->sensor_ids == NULL)
+        return -ENOMEM;
+
+    const cJSON *s = arr->child;
+    for (size_t j = 0; j < count; j++, s = s->next) {
+        cfg_path_index(elem_path, sizeof(elem_path), arr_path, j);
+        if (!cJSON_IsString(s) || s->valuestring == NULL)
+            return cfg_fail(err, elem_path, "expected a sensor id (a string)");
+        long idx = find_sensor(p, s->valuestring);
+        if (idx < 0)
+            return cfg_fail(err, elem_path, "sensor \"%.40s\" is not declared in sensors[]",
+                            s->valuestring);
+        /* seen_by[sensor] holds j + 1 of this shipment's earlier mention, 0 for none; the
+         * caller clears it between shipments. */
+        if (seen_by[idx] != 0)
+            return cfg_fail(err, elem_path, "sensor \"%s\" is listed twice (also %s[%zu])",
+                            s->valuestring, arr_path, seen_by[idx] - 1);
+        seen_by[idx] = j + 1;
+        memcpy(sh->sensor_ids[j], p->config->sensors[idx].id,
+               strlen(p->config->sensors[idx].id) + 1);
+        sh->sensor_count = j + 1;
+    }
+    return 0;
+}
+
+static int parse_shipment(const cJSON *item, const char *path, struct config_shipment *sh,
+                          struct parse *p, const struct name_ref *profile_refs, size_t *seen_by)
+{
+    static const char *const keys[] = {"id", "kind", "description", "profile", "sensors", NULL};
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    char member_path[sizeof(err->path)];
+    char text[256];
+
+    int rc = cfg_check_keys(item, path, keys, err);
+    if (rc < 0)
+        return rc;
+    rc = get_identifier(item, path, "id", true, sh->id, sizeof(sh->id), err);
+    if (rc < 0)
+        return rc;
+    rc = cfg_get_string(item, path, "kind", false, "storage", text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(text, "storage") != 0 && strcmp(text, "transit") != 0)
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "kind"),
+                        "expected storage or transit, got \"%.40s\"", text);
+    memcpy(sh->kind, text, strlen(text) + 1);
+    rc = cfg_get_string(item, path, "description", false, "", sh->description,
+                        sizeof(sh->description), err);
+    if (rc < 0)
+        return rc;
+
+    rc = cfg_get_string(item, path, "profile", true, NULL, text, sizeof(text), err);
+    if (rc < 0)
+        return rc;
+    long idx = find_name(profile_refs, c->profile_count, text);
+    if (idx < 0) {
+        char known[160];
+        join_names(known, sizeof(known), c->profiles[0].name, sizeof(c->profiles[0]),
+                   c->profile_count);
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "profile"),
+                        "unknown profile \"%.40s\"; profiles: %s", text, known);
+    }
+    sh->profile = (size_t)idx;
+    return parse_shipment_sensors(item, path, sh, p, seen_by);
+}
+
+static int parse_shipments(const cJSON *root, struct parse *p, const struct name_ref *profile_refs)
+{
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    const cJSON *arr;
+    char path[sizeof(err->path)];
+    size_t count = 0, first, dup;
+    size_t *seen_by = NULL;
+    struct name_ref *refs = NULL;
+
+    int rc = cfg_get_array(root, "", "shipments", true, &arr, err);
+    if (rc < 0)
+        goto out;
+    rc = check_count(arr, "shipments", "shipment", MAX_SHIPMENTS, &count, err);
+    if (rc < 0)
+        goto out;
+    c->shipments = calloc(count, sizeof(*c->shipments));
+    seen_by = calloc(c->sensor_count, sizeof(*seen_by));
+    if (c->shipments == NULL || seen_by == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+
+    const cJSON *item = arr->child;
+    for (size_t i = 0; i < count; i++, item = item->next) {
+        struct config_shipment *sh = &c->shipments[i];
+        cfg_path_index(path, sizeof(path), "shipments", i);
+        c->shipment_count = i + 1;
+        rc = parse_shipment(item, path, sh, p, profile_refs, seen_by);
+        if (rc < 0)
+            goto out;
+        /* Clear only what this shipment marked: clearing all would be quadratic. */
+        for (size_t j = 0; j < sh->sensor_count; j++)
+            seen_by[find_sensor(p, sh->sensor_ids[j])] = 0;
+    }
+
+    rc = sort_names(c->shipments[0].id, sizeof(c->shipments[0]), count, &refs, &first, &dup);
+    if (rc < 0)
+        goto out;
+    if (rc > 0) {
+        char id_path[sizeof(err->path)];
+        cfg_path_index(path, sizeof(path), "shipments", dup);
+        rc = cfg_fail(err, cfg_path_key(id_path, sizeof(id_path), path, "id"),
+                      "duplicate shipment id \"%s\" (also shipments[%zu])", c->shipments[dup].id,
+                      first);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(refs);
+    free(seen_by);
+    return rc;
+}
+
+/* ---- top level ---- */
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Reports a cJSON parse failure at pos as line:column (1-based; columns count bytes). */
+static int fail_json(const char *text, size_t len, const char *pos, const char *what,
+                     struct cfg_error *err)
+{
+    size_t line = 1, column = 1;
+    size_t end =
+        (pos != NULL && pos >= text && (size_t)(pos - text) <= len) ? (size_t)(pos - text) : len;
+    for (size_t i = 0; i < end; i++) {
+        if (text[i] == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+    }
+    return cfg_fail(err, "", "%s at line %zu, column %zu", what, line, column);
+}
+
+static int parse_root(const cJSON *root, struct parse *p)
+{
+    static const char *const keys[] = {"gateway_id", "data_dir", "log_level", "mqtt",      "store",
+                                       "sensors",    "buses",    "profiles",  "shipments", NULL};
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    struct name_ref *profile_refs = NULL;
+    char level[256];
+
+    int rc = cfg_check_keys(root, "", keys, err);
+    if (rc < 0)
+        goto out;
+    rc = get_identifier(root, "", "gateway_id", true, c->gateway_id, sizeof(c->gateway_id), err);
+    if (rc < 0)
+        goto out;
+    rc = get_text(root, "", "data_dir", false, "/var/lib/coldchain", c->data_dir,
+                  sizeof(c->data_dir), err);
+    if (rc < 0)
+        goto out;
+    rc = cfg_get_string(root, "", "log_level", false, "info", level, sizeof(level), err);
+    if (rc < 0)
+        goto out;
+    if (log_level_parse(level, &c->log_level) < 0) {
+        rc = cfg_fail(err, "log_level",
+                      "expected error, warning, notice, info or debug, got \"%.40s\"", level);
+        goto out;
+    }
+    rc = parse_mqtt(root, c, err);
+    if (rc < 0)
+        goto out;
+    rc = parse_store(root, c, err);
+    if (rc < 0)
+        goto out;
+    rc = parse_sensors(root, p);
+    if (rc < 0)
+        goto out;
+    rc = parse_buses(root, p);
+    if (rc < 0)
+        goto out;
+    rc = parse_profiles(root, p, &profile_refs);
+    if (rc < 0)
+        goto out;
+    rc = parse_shipments(root, p, profile_refs);
+out:
+    free(profile_refs);
+    return rc;
+}
+
+int config_parse(const char *text, size_t len, const char *label, struct config **config_out,
+                 struct cfg_error *err)
+{
+    struct cfg_error local_err;
+    struct config *c = NULL;
+    cJSON *root = NULL;
+    char *copy = NULL;
+    struct parse p = {0};
+    int rc;
+
+    if (err == NULL)
+        err = &local_err;
+    memset(err, 0, sizeof(*err));
+    if (config_out == NULL || (text == NULL && len > 0)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *config_out = NULL;
+    if (len > CONFIG_FILE_MAX_BYTES) {
+        rc = cfg_fail(err, "", "expected a config of at most 1 MiB, got %zu bytes", len);
+        goto out;
+    }
+    /* A NUL-terminated copy: cJSON then cannot read past the input whatever it contains. */
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (len > 0)
+        memcpy(copy, text, len);
+    copy[len] = '\0';
+
+    /* Editors on Windows may start a UTF-8 file with a byte order mark; it is not JSON. */
+    size_t skip = (len >= 3 && memcmp(copy, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+    size_t first = skip;
+    while (first < len && is_json_space(copy[first]))
+        first++;
+    if (first == len) {
+        rc = cfg_fail(err, "", "the file is empty: expected a JSON object");
+        goto out;
+    }
+    const char *end = NULL;
+    /* Not require_null_terminated: cJSON 1.7.15 then wants the NUL inside the given length.
+     * Trailing text is checked below instead. */
+    root = cJSON_ParseWithLengthOpts(copy + skip, len - skip, &end, false);
+    if (root == NULL) {
+        rc = fail_json(copy + skip, len - skip, end, "invalid JSON", err);
+        goto out;
+    }
+    while (end != NULL && end < copy + len && is_json_space(*end))
+        end++;
+    if (end != NULL && end < copy + len) {
+        rc = fail_json(copy + skip, len - skip, end, "unexpected text after the JSON object", err);
+        goto out;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = cfg_fail(err, "", "expected a JSON object at the top level");
+        goto out;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    snprintf(c->path, sizeof(c->path), "%s", label != NULL ? label : "");
+    p.config = c;
+    p.err = err;
+    rc = parse_root(root, &p);
+    if (rc < 0)
+        goto out;
+    *config_out = c;
+    c = NULL;
+    rc = 0;
+out:
+    if (rc == -ENOMEM && err->msg[0] == '\0')
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    free(p.sensor_refs);
+    config_free(c);
+    cJSON_Delete(root);
+    free(copy);
+    return rc;
+}
+
+int config_load(const char *path, struct config **config_out, struct cfg_error *err)
+{
+    struct cfg_error local_err;
+    char *text = NULL;
+    size_t len = 0;
+    int fd = -1;
+    int rc;
+
+    if (err == NULL)
+        err = &local_err;
+    memset(err, 0, sizeof(*err));
+    if (path == NULL || config_out == NULL) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *config_out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* One byte more than allowed, to tell "exactly 1 MiB" from "larger". */
+    text = malloc(CONFIG_FILE_MAX_BYTES + 1);
+    if (text == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, text + len, CONFIG_FILE_MAX_BYTES + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > CONFIG_FILE_MAX_BYTES) {
+            rc = -EFBIG;
+            snprintf(err->msg, sizeof(err->msg), "larger than 1 MiB: not a config file");
+            goto out;
+        }
+    }
+    rc = config_parse(text, len, path, config_out, err);
+out:
+    if (rc < 0 && err->msg[0] == '\0') {
+        char buf[128];
+        snprintf(err->msg, sizeof(err->msg), "%s", strerror_r(-rc, buf, sizeof(buf)));
+    }
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return rc;
+}
+
+void config_free(struct config *config)
+{
+    if (config == NULL)
+        return;
+    for (size_t i = 0; i < config->bus_count; i++) {
+        struct config_bus *bus = &config->buses[i];
+        if (bus->adapter != NULL && bus->state != NULL)
+            bus->adapter->close(bus->state);
+    }
+    free(config->buses);
+    for (size_t i = 0; i < config->profile_count; i++)
+        free(config->profiles[i].alarms);
+    free(config->profiles);
+    for (size_t i = 0; i < config->shipment_count; i++)
+        free(config->shipments[i].sensor_ids);
+    free(config->shipments);
+    free(config->sensors);
+    free(config);
+}
+
+int config_sensor_index(const struct config *config, const char *sensor_id)
+{
+    if (config == NULL || sensor_id == NULL)
+        return -ENOENT;
+    for (size_t i = 0; i < config->sensor_count; i++) {
+        if (strcmp(config->sensors[i].id, sensor_id) == 0)
+            return (int)i;
+    }
+    return -ENOENT;
+}

@@ -1,0 +1,100 @@
+/* The gateway's configuration: one JSON file (DESIGN §8) parsed into a plain, self-contained
+ * object. Every error names the file, the JSON path and what was expected. Parsing is pure apart
+ * from config_load() reading the file, so it is fuzzed (tests/fuzz/fuzz_config.c).
+ * Main thread: parsed before anything starts, and again aside on SIGHUP. */
+#ifndef COLDCHAIN_CONFIG_H
+#define COLDCHAIN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alarm.h"
+#include "cfgjson.h"
+#include "reading.h"
+#include "sensor.h"
+
+#define CONFIG_ID_MAX 64
+
+struct config_calibration {
+    double offset; /* added after the gain, in the quantity's unit; default 0 */
+    double gain;   /* multiplies the raw value; default 1 */
+};
+
+struct config_sensor {
+    char id[READING_SENSOR_ID_MAX];  /* identifier (cfg_is_identifier) */
+    char name[128];                  /* for people; defaults to the id */
+    struct config_calibration calibration[QUANTITY_COUNT];
+};
+
+struct config_bus {
+    char name[CONFIG_ID_MAX];
+    const struct sensor_adapter *adapter; /* from the registry, by "type" */
+    void *state;                          /* adapter->open() result, owned: config_free closes */
+};
+
+struct config_profile {
+    char name[CONFIG_ID_MAX];
+    char description[256];
+    struct alarm_def *alarms; /* alarm_count entries, owned */
+    size_t alarm_count;
+};
+
+struct config_shipment {
+    char id[CONFIG_ID_MAX];
+    char kind[16];            /* "storage" or "transit" */
+    char description[256];
+    size_t profile;           /* index into config.profiles */
+    char (*sensor_ids)[READING_SENSOR_ID_MAX]; /* sensor_count entries, owned */
+    size_t sensor_count;
+};
+
+struct config_mqtt {
+    char uri[256];            /* "tcp://host:port" (ssl:// comes with TLS support) */
+    char prefix[128];         /* topic root is <prefix>/<gateway_id>/ ; default "coldchain/v1" */
+    char client_id[128];      /* default "coldchain-<gateway_id>" */
+    int64_t keepalive_ms;     /* default 30 s */
+    int telemetry_qos;        /* 0 or 1; default 0 */
+    int64_t telemetry_interval_ms; /* readings are batched this long; default 10 s */
+    int64_t twin_interval_ms;      /* at most one twin per shipment per this; default 5 s */
+    int64_t reconnect_min_ms;      /* back-off after a failed connect; default 1 s */
+    int64_t reconnect_max_ms;      /* back-off ceiling; default 60 s */
+};
+
+struct config_store {
+    long long batch_max;       /* commit after this many rows; default 256 */
+    int64_t batch_interval_ms; /* ... or after this long; default 2 s */
+};
+
+struct config {
+    char path[512];              /* the file it came from (label given to config_parse) */
+    char gateway_id[CONFIG_ID_MAX];
+    char data_dir[512];          /* default "/var/lib/coldchain" */
+    int log_level;               /* syslog priority; "log_level": "info" by default */
+    struct config_mqtt mqtt;
+    struct config_store store;
+    struct config_sensor *sensors;
+    size_t sensor_count;
+    struct config_bus *buses;
+    size_t bus_count;
+    struct config_profile *profiles;
+    size_t profile_count;
+    struct config_shipment *shipments;
+    size_t shipment_count;
+};
+
+/* Parses a config text. label names the source in errors. Returns 0 with *config_out (owned by
+ * the caller: config_free), -EINVAL with err filled (path and what was expected), or -ENOMEM. */
+int config_parse(const char *text, size_t len, const char *label, struct config **config_out,
+                 struct cfg_error *err);
+
+/* Reads and parses a file. An unreadable file is -errno with err->path "" and err->msg saying
+ * why. */
+int config_load(const char *path, struct config **config_out, struct cfg_error *err);
+
+/* Frees a config and closes its adapters' states. NULL is a no-op. */
+void config_free(struct config *config);
+
+/* Looks up a sensor by id: its index, or -ENOENT. */
+int config_sensor_index(const struct config *config, const char *sensor_id);
+
+#endif

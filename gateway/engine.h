@@ -1,0 +1,26 @@
+/* The engine: the one thread that owns all domain state (DESIGN §3). It takes readings and
+ * uplink notices from the queue, calibrates and stores readings, feeds the rules, commits alerts
+ * before they are published, coalesces twins, batches telemetry and pumps the outbox to the
+ * broker. Signals arrive through a signalfd in its poll set.
+ * engine_new/free: main thread; engine_run: the engine thread. */
+#ifndef COLDCHAIN_ENGINE_H
+#define COLDCHAIN_ENGINE_H
+
+#include "config.h"
+
+struct engine;
+
+/* Opens the store and builds the rules and the MQTT client; starts nothing yet. config is
+ * borrowed and must outlive the engine. sigfd is a signalfd for SIGTERM, SIGINT and SIGHUP
+ * (borrowed). 0 or a negative errno (already logged). */
+int engine_new(const struct config *config, int sigfd, struct engine **engine_out);
+
+/* Starts the bus threads and the broker connection, then runs until SIGTERM or SIGINT:
+ * stops the buses, drains the queue, commits, publishes the offline status. Returns 0 after
+ * a clean stop or a negative errno on a fatal error (the history is committed either way). */
+int engine_run(struct engine *engine);
+
+/* NULL is a no-op. */
+void engine_free(struct engine *engine);
+
+#endif

@@ -1,0 +1,112 @@
+/* The history: SQLite database <data_dir>/history.db in WAL mode (DESIGN §6). Readings are
+ * appended into an open batch transaction committed by store_flush(); an alert commits at once,
+ * together with the batch before it and its outbox row, before it can be published.
+ * One writer: the engine thread only. Readers (coldchainctl, tests) open the file themselves. */
+#ifndef COLDCHAIN_STORE_H
+#define COLDCHAIN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reading.h"
+
+struct store;
+
+/* Opens (creating if needed) <data_dir>/history.db, sets WAL and synchronous=FULL, creates or
+ * migrates the schema (PRAGMA user_version). data_dir must exist. 0, -ENOMEM, -EIO (SQLite error,
+ * logged with the file name), -EPROTO (database from a newer version). */
+int store_open(const char *data_dir, struct store **store_out);
+
+/* Commits the open batch and closes. NULL is a no-op. */
+void store_close(struct store *store);
+
+/* Records the shipment if it is new (started_ms = now_ms) and returns its start time.
+ * An existing shipment keeps its original start. 0 or -EIO. */
+int store_shipment_ensure(struct store *store, const char *id, const char *kind,
+                          const char *profile, int64_t now_ms, int64_t *started_ms_out);
+
+/* Appends one reading to the open batch (begins a transaction if none is open). A faulted
+ * reading is stored with a NULL value. 0 or -EIO. */
+int store_append_reading(struct store *store, const struct reading *r);
+
+/* Number of rows written since the last commit. */
+size_t store_pending(const struct store *store);
+
+/* Commits the open batch, if any. 0 or -EIO (the batch is rolled back and lost only if the
+ * commit itself failed; the error is logged). */
+int store_flush(struct store *store);
+
+/* The sequence number the next alert will take: 1 on a new database, gap-free after. */
+uint64_t store_alert_seq_next(const struct store *store);
+
+/* One alarm transition, as kept in the audit trail and announced on <root>/alerts. */
+struct store_alert {
+    uint64_t seq;           /* must equal store_alert_seq_next() */
+    char id[40];            /* unique id (UUID text) of this alert */
+    int64_t ts_ms;          /* wall ms of the reading that caused the transition */
+    char shipment_id[64];
+    char alarm_id[32];
+    char sensor_id[32];
+    char transition[16];    /* "raised", "cleared" */
+    double value;           /* the reading's value */
+    double worst;           /* most extreme value of the excursion */
+    int64_t since_ms;       /* when the excursion started */
+};
+
+/* In one transaction: commits the open batch, inserts the alert row and an outbox row (topic,
+ * payload, QoS 1, not retained); durable when it returns 0. On success the next seq is
+ * alert->seq + 1 and *outbox_id_out (may be NULL) is the outbox row id. -EINVAL if seq is not
+ * the next one, -EIO otherwise (nothing written). */
+int store_append_alert(struct store *store, const struct store_alert *alert, const char *topic,
+                       const char *payload, int64_t *outbox_id_out);
+
+/* Calls fn for the latest transition of every (shipment, alarm, sensor) that has one, so the
+ * engine can restore active alarms after a restart. A non-zero return from fn stops the walk
+ * and is returned. 0 or -EIO. */
+int store_last_alarms(struct store *store, int (*fn)(void *arg, const struct store_alert *last),
+                      void *arg);
+
+/* What the history holds for one sensor and quantity since from_ms, so the engine can start its
+ * condition summaries where the last run left them. Faulted readings count in fault_count and
+ * last_*, not in min/max/sum. */
+struct store_reading_stats {
+    uint64_t count;       /* valid readings */
+    uint64_t fault_count;
+    double min, max, sum; /* NaN, NaN, 0 without valid readings */
+    double last_value;    /* NaN if the newest reading is a fault or there is none */
+    int64_t last_ts_ms;   /* 0 if there is none */
+    uint8_t last_flags;
+};
+/* 0 with *stats_out, or -EIO. */
+int store_reading_stats(struct store *store, const char *sensor_id, uint8_t quantity,
+                        int64_t from_ms, struct store_reading_stats *stats_out);
+
+/* Queues a message for the broker (joins the open batch). With replace_topic, unsent rows with
+ * the same topic are deleted first (a newer twin or status supersedes an older one).
+ * 0 with *id_out (may be NULL), or -EIO. */
+int store_outbox_put(struct store *store, const char *topic, const void *payload, size_t len,
+                     int qos, bool retain, bool replace_topic, int64_t *id_out);
+
+struct store_outbox_msg {
+    int64_t id;
+    char topic[256];
+    void *payload;          /* malloc'd, owned by the msg: store_outbox_msg_clear() frees it */
+    size_t len;
+    int qos;
+    bool retain;
+};
+
+/* The oldest queued message with id > after_id. 0 and *msg_out filled; 1 when there is none;
+ * -EIO, -ENOMEM. */
+int store_outbox_next(struct store *store, int64_t after_id, struct store_outbox_msg *msg_out);
+void store_outbox_msg_clear(struct store_outbox_msg *msg);
+
+/* Removes a message the broker acknowledged (joins the open batch). A missing id is not an
+ * error (it was replaced meanwhile). 0 or -EIO. */
+int store_outbox_ack(struct store *store, int64_t id);
+
+/* Number of queued messages. 0 or -EIO. */
+int store_outbox_count(struct store *store, int64_t *count_out);
+
+#endif

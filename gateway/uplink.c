@@ -1,0 +1,290 @@
+/* Paho MQTTAsync (Debian 12: libpaho-mqtt 1.3.12), MQTT 5. Paho errors are translated here and
+ * logged with the broker URI; above this file only negative errno and notices travel.
+ *
+ * Each publish borrows a slot that carries its tag into Paho's callback. The slots live in the
+ * uplink, so a publish that Paho drops at destroy time leaks nothing. No Paho persistence: the
+ * SQLite outbox is the durable copy, and the engine re-sends it after a reconnect. */
+#include "uplink.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define SLOT_COUNT 256
+
+struct slot {
+    struct uplink *uplink;
+    int64_t tag;
+    bool used;
+};
+
+struct uplink {
+    MQTTAsync client;
+    char uri[256];
+    int keepalive_s;
+    char *will_topic;
+    char *will_payload;
+    void (*notify)(void *arg, const struct uplink_notice *notice);
+    void *notify_arg;
+
+    pthread_mutex_t lock; /* guards slots and connected: Paho's threads touch them */
+    struct slot slots[SLOT_COUNT];
+    size_t slots_used;
+    bool connected;
+};
+
+static void post(struct uplink *u, enum uplink_notice_kind kind, int64_t tag, int rc)
+{
+    struct uplink_notice n = {.kind = (uint8_t)kind, .tag = tag, .rc = rc};
+    u->notify(u->notify_arg, &n);
+}
+
+static void set_connected(struct uplink *u, bool connected)
+{
+    pthread_mutex_lock(&u->lock);
+    u->connected = connected;
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void on_connection_lost(void *context, char *cause)
+{
+    struct uplink *u = context;
+    set_connected(u, false);
+    log_warn("mqtt[%s]: connection lost%s%s", u->uri, cause ? ": " : "", cause ? cause : "");
+    post(u, UPLINK_LOST, 0, 0);
+}
+
+/* Commands arrive here in a later issue; until then anything received is discarded. */
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *message)
+{
+    MQTTAsync_freeMessage(&message);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_connect_success(void *context, MQTTAsync_successData5 *response)
+{
+    struct uplink *u = context;
+    /* With clean start Paho frees the publishes of the old session without calling their
+     * callbacks (eclipse-paho/paho.mqtt.c#28), so their slots are released here; the engine
+     * sends the outbox again from its start anyway. */
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < SLOT_COUNT; i++)
+        u->slots[i].used = false;
+    u->slots_used = 0;
+    u->connected = true;
+    pthread_mutex_unlock(&u->lock);
+    log_info("mqtt[%s]: connected", u->uri);
+    post(u, UPLINK_CONNECTED, 0, 0);
+}
+
+static void on_connect_failure(void *context, MQTTAsync_failureData5 *response)
+{
+    struct uplink *u = context;
+    int rc = response ? (response->reasonCode ? (int)response->reasonCode : response->code) : -1;
+    const char *why = response && response->message ? response->message
+                      : response && response->reasonCode ? MQTTReasonCode_toString(response->reasonCode)
+                      : MQTTAsync_strerror(rc);
+    log_debug("mqtt[%s]: connect failed: %s (%d)", u->uri, why ? why : "unknown", rc);
+    post(u, UPLINK_CONNECT_FAILED, 0, rc);
+}
+
+/* Returns false if the slot was already released by a reconnect: that outcome is stale. */
+static bool release_slot(struct slot *s, int64_t *tag_out)
+{
+    struct uplink *u = s->uplink;
+    pthread_mutex_lock(&u->lock);
+    bool was_used = s->used;
+    *tag_out = s->tag;
+    if (was_used) {
+        s->used = false;
+        u->slots_used--;
+    }
+    pthread_mutex_unlock(&u->lock);
+    return was_used;
+}
+
+static void on_publish_success(void *context, MQTTAsync_successData5 *response)
+{
+    struct slot *s = context;
+    struct uplink *u = s->uplink;
+    int64_t tag;
+    if (release_slot(s, &tag))
+        post(u, UPLINK_DELIVERED, tag, 0);
+}
+
+static void on_publish_failure(void *context, MQTTAsync_failureData5 *response)
+{
+    struct slot *s = context;
+    struct uplink *u = s->uplink;
+    int64_t tag;
+    if (!release_slot(s, &tag))
+        return;
+    int rc = response ? (response->reasonCode ? (int)response->reasonCode : response->code) : -1;
+    log_debug("mqtt[%s]: publish %lld failed (%d)", u->uri, (long long)tag, rc);
+    post(u, UPLINK_FAILED, tag, rc);
+}
+
+int uplink_new(const struct uplink_options *opts,
+               void (*notify)(void *arg, const struct uplink_notice *notice), void *arg,
+               struct uplink **uplink_out)
+{
+    int r = -ENOMEM;
+    struct uplink *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    pthread_mutex_init(&u->lock, NULL);
+    snprintf(u->uri, sizeof(u->uri), "%s", opts->uri);
+    u->keepalive_s = opts->keepalive_s;
+    u->notify = notify;
+    u->notify_arg = arg;
+    for (size_t i = 0; i < SLOT_COUNT; i++)
+        u->slots[i].uplink = u;
+    if (opts->will_topic) {
+        u->will_topic = strdup(opts->will_topic);
+        if (!u->will_topic)
+            goto out;
+        u->will_payload = strdup(opts->will_payload ? opts->will_payload : "");
+        if (!u->will_payload)
+            goto out;
+    }
+
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer5;
+    int rc = MQTTAsync_createWithOptions(&u->client, opts->uri, opts->client_id,
+                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_err("mqtt[%s]: cannot create client: %s", opts->uri, MQTTAsync_strerror(rc));
+        u->client = NULL;
+        r = rc == MQTTASYNC_BAD_PROTOCOL ? -EINVAL : -EIO;
+        goto out;
+    }
+    rc = MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_err("mqtt[%s]: cannot set callbacks: %s", opts->uri, MQTTAsync_strerror(rc));
+        r = -EIO;
+        goto out;
+    }
+    *uplink_out = u;
+    u = NULL;
+    r = 0;
+out:
+    uplink_free(u);
+    return r;
+}
+
+int uplink_connect(struct uplink *u)
+{
+    MQTTAsync_connectOptions conn = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    conn.keepAliveInterval = u->keepalive_s;
+    conn.cleanstart = 1;
+    conn.connectTimeout = 10;
+    conn.onSuccess5 = on_connect_success;
+    conn.onFailure5 = on_connect_failure;
+    conn.context = u;
+    if (u->will_topic) {
+        will.topicName = u->will_topic;
+        will.message = u->will_payload;
+        will.qos = 1;
+        will.retained = 1;
+        conn.will = &will;
+    }
+    int rc = MQTTAsync_connect(u->client, &conn);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_warn("mqtt[%s]: cannot start connect: %s", u->uri, MQTTAsync_strerror(rc));
+        return -EIO;
+    }
+    return 0;
+}
+
+int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len, int qos,
+                   bool retain, int64_t tag)
+{
+    if (len > INT32_MAX)
+        return -EINVAL;
+    struct slot *s = NULL;
+    pthread_mutex_lock(&u->lock);
+    if (!u->connected) {
+        pthread_mutex_unlock(&u->lock);
+        return -ENOTCONN;
+    }
+    for (size_t i = 0; i < SLOT_COUNT; i++) {
+        if (!u->slots[i].used) {
+            s = &u->slots[i];
+            s->used = true;
+            s->tag = tag;
+            u->slots_used++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (!s)
+        return -EBUSY;
+
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = on_publish_success;
+    ro.onFailure5 = on_publish_failure;
+    ro.context = s;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    msg.payload = (void *)payload; /* Paho copies it */
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    msg.retained = retain;
+    int rc = MQTTAsync_sendMessage(u->client, topic, &msg, &ro);
+    if (rc != MQTTASYNC_SUCCESS) {
+        int64_t ignored;
+        release_slot(s, &ignored);
+        if (rc == MQTTASYNC_DISCONNECTED) {
+            set_connected(u, false);
+            return -ENOTCONN;
+        }
+        log_warn("mqtt[%s]: publish to %s refused: %s", u->uri, topic, MQTTAsync_strerror(rc));
+        return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES ? -EBUSY : -EIO;
+    }
+    return 0;
+}
+
+size_t uplink_in_flight(struct uplink *u)
+{
+    pthread_mutex_lock(&u->lock);
+    size_t n = u->slots_used;
+    pthread_mutex_unlock(&u->lock);
+    return n;
+}
+
+void uplink_disconnect(struct uplink *u, int timeout_ms)
+{
+    if (!u || !u->client || !MQTTAsync_isConnected(u->client))
+        return;
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+    d.timeout = timeout_ms;
+    /* Reason 0: normal disconnection, so the broker does not publish the Last Will; the engine
+     * has published the offline status itself. */
+    if (MQTTAsync_disconnect(u->client, &d) == MQTTASYNC_SUCCESS) {
+        /* Paho disconnects asynchronously; wait (bounded) so the socket closes before exit. */
+        for (int waited_ms = 0; MQTTAsync_isConnected(u->client) && waited_ms < timeout_ms;
+             waited_ms += 10) {
+            struct timespec ts = {0, 10 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    set_connected(u, false);
+}
+
+void uplink_free(struct uplink *u)
+{
+    if (!u)
+        return;
+    if (u->client)
+        MQTTAsync_destroy(&u->client);
+    free(u->will_topic);
+    free(u->will_payload);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}

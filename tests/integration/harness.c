@@ -1,0 +1,940 @@
+/* Integration-test harness: see harness.h. The process table is a fixed static array so that
+ * the fatal-signal handler can kill and report processes with async-signal-safe calls only. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <MQTTClient.h>
+
+#define MAX_PROCS 32
+#define MAX_SUBS 8
+#define START_ATTEMPTS 3
+#define POLL_INTERVAL_MS 20
+#define READY_TIMEOUT_MS 10000 /* a peer that is not accepting after 10 s is broken */
+#define EXIT_STOP_TIMEOUT_MS 3000
+#define MAX_DUMPED_MESSAGES 60
+
+struct harness_proc {
+    char name[32];
+    char log_path[PATH_MAX];
+    volatile pid_t pid;         /* 0: slot unused */
+    volatile sig_atomic_t done; /* reaped; status is valid */
+    int status;                 /* wait status */
+};
+
+struct harness_sub {
+    MQTTClient client;
+    char client_id[64];
+    struct harness_msg *msgs;
+    size_t count;
+    size_t cap;
+};
+
+static struct harness_proc procs[MAX_PROCS];
+static volatile sig_atomic_t nprocs;
+static struct harness_sub *subs[MAX_SUBS];
+static char tmp_dir[PATH_MAX];
+static int passed;
+static int failed;
+static bool cleaned;
+
+/* ---- time and files -------------------------------------------------------------------- */
+
+int64_t harness_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t harness_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void harness_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int harness_parse_ts_ms(const char *text, int64_t *ts_ms_out)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    int used = 0;
+
+    if (!text || !ts_ms_out)
+        return -EINVAL;
+    if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 ||
+        used != (int)strlen(text) || used != 24)
+        return -EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ts_ms_out = (int64_t)timegm(&tm) * 1000 + ms;
+    return 0;
+}
+
+int harness_write_file(const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    size_t len = strlen(text);
+    int rc = 0;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    /* Renamed into place so that a reader (the gateway on reload, a poll) never sees half. */
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+char *harness_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rbe");
+    char *buf = NULL;
+    size_t len = 0;
+    size_t cap = 0;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (cap - len < 4096) {
+            char *grown = realloc(buf, cap + 65536);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                goto out;
+            }
+            buf = grown;
+            cap += 65536;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    buf[len] = '\0';
+out:
+    fclose(f);
+    return buf;
+}
+
+int harness_free_port(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t addr_len = sizeof(addr);
+    int port = -EIO;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &addr_len) < 0) {
+        port = -errno;
+        goto out;
+    }
+    port = ntohs(addr.sin_port);
+out:
+    close(fd);
+    return port;
+}
+
+const char *harness_dir(void)
+{
+    return tmp_dir;
+}
+
+int harness_path(char *buf, size_t len, const char *name)
+{
+    if (snprintf(buf, len, "%s/%s", tmp_dir, name) >= (int)len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* ---- async-signal-safe reporting ------------------------------------------------------- */
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void write_str(int fd, const char *s)
+{
+    write_all(fd, s, strlen(s));
+}
+
+/* Copies every process's log to stderr; only open/read/write, so the signal handler can use it. */
+static void dump_logs(void)
+{
+    static char buf[8192];
+
+    for (int i = 0; i < nprocs; i++) {
+        int fd = open(procs[i].log_path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        write_str(2, "\n----- log of ");
+        write_str(2, procs[i].name);
+        write_str(2, " (");
+        write_str(2, procs[i].log_path);
+        write_str(2, ") -----\n");
+        if (fd < 0)
+            continue;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+            write_all(2, buf, (size_t)n);
+        close(fd);
+        write_str(2, "----- end of ");
+        write_str(2, procs[i].name);
+        write_str(2, " -----\n");
+    }
+}
+
+/* meson's timeout (SIGTERM), ^C, an assert() or a crash: the children would die by their
+ * parent-death signal anyway, but kill them now and leave the logs and temp dir to look at. */
+static void on_fatal_signal(int sig)
+{
+    for (int i = 0; i < nprocs; i++)
+        if (procs[i].pid > 0 && !procs[i].done)
+            kill(-procs[i].pid, SIGKILL);
+    write_str(2, "\nharness: fatal signal, killed all children\n");
+    dump_logs();
+    write_str(2, "harness: kept temp dir ");
+    write_str(2, tmp_dir);
+    write_str(2, "\n");
+    raise(sig); /* SA_RESETHAND restored the default action */
+}
+
+/* ---- child processes ------------------------------------------------------------------- */
+
+const char *harness_proc_name(const struct harness_proc *p)
+{
+    return p->name;
+}
+
+pid_t harness_proc_pid(const struct harness_proc *p)
+{
+    return p->pid;
+}
+
+const char *harness_proc_log(const struct harness_proc *p)
+{
+    return p->log_path;
+}
+
+const char *harness_status_str(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, len, "wait status 0x%x", (unsigned)status);
+    return buf;
+}
+
+struct harness_proc *harness_spawn(const char *name, const char *const argv[])
+{
+    struct harness_proc *p;
+    pid_t parent = getpid();
+    pid_t pid;
+    int log_fd;
+
+    if (nprocs >= MAX_PROCS) {
+        fprintf(stderr, "harness: cannot start %s: process table full\n", name);
+        return NULL;
+    }
+    p = &procs[nprocs];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    if (snprintf(p->log_path, sizeof(p->log_path), "%s/%02d-%s.log", tmp_dir, (int)nprocs, name) >=
+        (int)sizeof(p->log_path)) {
+        fprintf(stderr, "harness: cannot start %s: log path too long\n", name);
+        return NULL;
+    }
+    log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) {
+        fprintf(stderr, "harness: cannot start %s: %s: %s\n", name, p->log_path, strerror(errno));
+        return NULL;
+    }
+    fflush(NULL); /* or buffered output would be written twice, by both processes */
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: cannot start %s: fork: %s\n", name, strerror(errno));
+        close(log_fd);
+        return NULL;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        int null_fd = open("/dev/null", O_RDONLY);
+
+        /* Own group, so stop and cleanup can signal everything it starts; parent-death signal,
+         * so nothing outlives a test that is killed outright. The getppid() check closes the
+         * race where the parent died before prctl(). */
+        setpgid(0, 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(127);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+            _exit(127);
+        /* The test's own sockets (the MQTT subscriber) must not leak into the child. */
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        execvp(argv[0], (char *const *)argv);
+        dprintf(2, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    /* Also from the parent: a signal to the group must work even before the child runs. */
+    setpgid(pid, pid);
+    close(log_fd);
+    p->pid = pid;
+    nprocs++;
+    {
+        char line[1024];
+        size_t off = 0;
+        for (int i = 0; argv[i] && off < sizeof(line); i++)
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", argv[i]);
+        printf("# started %s (pid %d): %s\n", name, (int)pid, line);
+    }
+    return p;
+}
+
+/* Reaps p once it has exited. WNOWAIT first: while the leader is an unreaped zombie its pid
+ * cannot be reused, so the SIGKILL to its group reaches only what it left behind. */
+static bool reap_if_exited(struct harness_proc *p)
+{
+    siginfo_t info;
+
+    if (p->done)
+        return true;
+    memset(&info, 0, sizeof(info));
+    if (waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) {
+        if (errno == EINTR)
+            return false;
+        /* ECHILD: someone else reaped it; nothing more can be learned. */
+        p->status = 0xff00;
+        p->done = 1;
+        return true;
+    }
+    if (info.si_pid == 0)
+        return false;
+    kill(-p->pid, SIGKILL);
+    while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
+        ;
+    p->done = 1;
+    return true;
+}
+
+bool harness_proc_alive(struct harness_proc *p)
+{
+    return !reap_if_exited(p);
+}
+
+int harness_proc_wait(struct harness_proc *p, int64_t timeout_ms, int *status_out)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+
+    while (!reap_if_exited(p)) {
+        if (harness_mono_ms() >= deadline_ms)
+            return -ETIMEDOUT;
+        harness_sleep_ms(POLL_INTERVAL_MS / 2);
+    }
+    if (status_out)
+        *status_out = p->status;
+    return 0;
+}
+
+int harness_proc_stop(struct harness_proc *p, int64_t timeout_ms, int *status_out)
+{
+    int rc = 0;
+
+    if (!reap_if_exited(p)) {
+        kill(-p->pid, SIGTERM);
+        if (harness_proc_wait(p, timeout_ms, NULL) == -ETIMEDOUT) {
+            fprintf(stderr, "harness: %s (pid %d) ignored SIGTERM for %lld ms, killing it\n",
+                    p->name, (int)p->pid, (long long)timeout_ms);
+            kill(-p->pid, SIGKILL);
+            while (!reap_if_exited(p))
+                harness_sleep_ms(POLL_INTERVAL_MS / 2);
+            rc = -ETIMEDOUT;
+        }
+    }
+    if (status_out)
+        *status_out = p->status;
+    return rc;
+}
+
+int harness_wait_tcp(struct harness_proc *p, int port, int64_t timeout_ms)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (;;) {
+        int fd;
+        int rc;
+
+        if (p && !harness_proc_alive(p))
+            return -ECHILD;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+        close(fd);
+        /* Connected: but if another process holds the port, our child is dying of EADDRINUSE
+         * right now. Its liveness after the connect is what tells the two apart. */
+        if (rc == 0) {
+            if (p && !harness_proc_alive(p))
+                return -ECHILD;
+            return 0;
+        }
+        if (harness_mono_ms() >= deadline_ms)
+            return -ETIMEDOUT;
+        harness_sleep_ms(POLL_INTERVAL_MS);
+    }
+}
+
+int harness_wait_port_file(struct harness_proc *p, const char *path, int64_t timeout_ms,
+                           int *port_out)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+
+    for (;;) {
+        char *text = harness_read_file(path);
+
+        if (text) {
+            char *end = NULL;
+            long port = strtol(text, &end, 10);
+            bool ok = end != text && port > 0 && port < 65536 && (*end == '\0' || *end == '\n');
+            free(text);
+            if (ok) {
+                *port_out = (int)port;
+                return 0;
+            }
+        }
+        if (p && !harness_proc_alive(p))
+            return -ECHILD;
+        if (harness_mono_ms() >= deadline_ms)
+            return -ETIMEDOUT;
+        harness_sleep_ms(POLL_INTERVAL_MS);
+    }
+}
+
+/* Polls p's log until it contains text, while p is alive. Returns 0, -ECHILD or -ETIMEDOUT. */
+static int wait_log_text(struct harness_proc *p, const char *text, int64_t timeout_ms)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+
+    for (;;) {
+        char *log = harness_read_file(p->log_path);
+        bool found = log && strstr(log, text);
+
+        free(log);
+        if (found)
+            return 0;
+        if (!harness_proc_alive(p))
+            return -ECHILD;
+        if (harness_mono_ms() >= deadline_ms)
+            return -ETIMEDOUT;
+        harness_sleep_ms(POLL_INTERVAL_MS);
+    }
+}
+
+/* ---- peers ----------------------------------------------------------------------------- */
+
+const char *harness_mosquitto_path(void)
+{
+    static char found[PATH_MAX];
+    const char *env_path = getenv("PATH");
+    char dirs[4096];
+    char *save = NULL;
+
+    if (found[0])
+        return found;
+    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/usr/local/sbin", env_path ? env_path : "");
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        if (snprintf(found, sizeof(found), "%s/mosquitto", dir) < (int)sizeof(found) &&
+            access(found, X_OK) == 0)
+            return found;
+    }
+    found[0] = '\0';
+    harness_skip("mosquitto is not installed (apt-get install mosquitto)");
+}
+
+struct harness_proc *harness_start_mosquitto(int *port_out)
+{
+    const char *bin = harness_mosquitto_path();
+
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+        char conf_path[PATH_MAX];
+        char conf[256];
+        struct harness_proc *p;
+        int port = harness_free_port();
+        int rc;
+
+        if (port < 0) {
+            fprintf(stderr, "harness: no free port: %s\n", strerror(-port));
+            return NULL;
+        }
+        snprintf(conf, sizeof(conf),
+                 "listener %d 127.0.0.1\nallow_anonymous true\n"
+                 "persistence false\n",
+                 port);
+        if (snprintf(conf_path, sizeof(conf_path), "%s/mosquitto-%d.conf", tmp_dir, attempt) >=
+                (int)sizeof(conf_path) ||
+            harness_write_file(conf_path, conf) < 0) {
+            fprintf(stderr, "harness: cannot write %s\n", conf_path);
+            return NULL;
+        }
+        p = harness_spawn("mosquitto", (const char *const[]){bin, "-c", conf_path, NULL});
+        if (!p)
+            return NULL;
+        rc = harness_wait_tcp(p, port, READY_TIMEOUT_MS);
+        /* The connect may have reached whoever took the port from us, while our broker is
+         * still on its way to EADDRINUSE: its own "running" line, written after it has bound
+         * every listener, is the proof that the port is ours. */
+        if (rc == 0)
+            rc = wait_log_text(p, " running", READY_TIMEOUT_MS);
+        if (rc == 0) {
+            *port_out = port;
+            return p;
+        }
+        fprintf(stderr, "harness: mosquitto on port %d %s (attempt %d of %d)\n", port,
+                rc == -ECHILD ? "exited before accepting" : "did not accept in time", attempt,
+                START_ATTEMPTS);
+        harness_proc_stop(p, EXIT_STOP_TIMEOUT_MS, NULL);
+    }
+    return NULL;
+}
+
+struct harness_proc *harness_start_modbus_sim(const char *sim_path, int port, int unit_id,
+                                              const char *script, const char *scenario,
+                                              int *port_out)
+{
+    static int sim_count;
+
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+        char port_arg[16];
+        char unit_arg[16];
+        char port_file[PATH_MAX];
+        const char *argv[16];
+        struct harness_proc *p;
+        int n = 0;
+        int got_port = port;
+        int rc = 0;
+
+        snprintf(port_arg, sizeof(port_arg), "%d", port);
+        snprintf(unit_arg, sizeof(unit_arg), "%d", unit_id);
+        if (snprintf(port_file, sizeof(port_file), "%s/sim-%d.port", tmp_dir, ++sim_count) >=
+            (int)sizeof(port_file))
+            return NULL;
+        argv[n++] = sim_path;
+        argv[n++] = "modbus-tcp";
+        argv[n++] = "--host";
+        argv[n++] = "127.0.0.1";
+        argv[n++] = "--port";
+        argv[n++] = port_arg;
+        if (port == 0) {
+            argv[n++] = "--port-file";
+            argv[n++] = port_file;
+        }
+        argv[n++] = "--unit";
+        argv[n++] = unit_arg;
+        argv[n++] = script ? "--script" : "--scenario";
+        argv[n++] = script ? script : scenario;
+        argv[n++] = "--quiet";
+        argv[n] = NULL;
+        p = harness_spawn("sim", argv);
+        if (!p)
+            return NULL;
+        if (port == 0)
+            rc = harness_wait_port_file(p, port_file, READY_TIMEOUT_MS, &got_port);
+        if (rc == 0)
+            rc = harness_wait_tcp(p, got_port, READY_TIMEOUT_MS);
+        if (rc == 0) {
+            *port_out = got_port;
+            return p;
+        }
+        fprintf(stderr, "harness: simulator on port %d %s (attempt %d of %d)\n", got_port,
+                rc == -ECHILD ? "exited before accepting" : "did not accept in time", attempt,
+                START_ATTEMPTS);
+        harness_proc_stop(p, EXIT_STOP_TIMEOUT_MS, NULL);
+    }
+    return NULL;
+}
+
+/* ---- MQTT subscriber ------------------------------------------------------------------- */
+
+struct harness_sub *harness_sub_new(const char *uri, const char *client_id, const char *filter)
+{
+    MQTTClient_createOptions create_opts = MQTTClient_createOptions_initializer;
+    MQTTClient_connectOptions conn_opts = MQTTClient_connectOptions_initializer5;
+    MQTTSubscribe_options sub_opts = MQTTSubscribe_options_initializer;
+    MQTTResponse resp = MQTTResponse_initializer;
+    struct harness_sub *s = calloc(1, sizeof(*s));
+    int slot = -1;
+    int rc;
+
+    if (!s) {
+        fprintf(stderr, "harness: out of memory\n");
+        return NULL;
+    }
+    for (int i = 0; i < MAX_SUBS && slot < 0; i++)
+        if (!subs[i])
+            slot = i;
+    if (slot < 0) {
+        fprintf(stderr, "harness: too many subscribers\n");
+        free(s);
+        return NULL;
+    }
+    snprintf(s->client_id, sizeof(s->client_id), "%s", client_id);
+    create_opts.MQTTVersion = MQTTVERSION_5;
+    rc = MQTTClient_createWithOptions(&s->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                      &create_opts);
+    if (rc != MQTTCLIENT_SUCCESS) {
+        fprintf(stderr, "harness: MQTT client %s for %s: %s\n", client_id, uri,
+                MQTTClient_strerror(rc));
+        free(s);
+        return NULL;
+    }
+    subs[slot] = s;
+    /* The test calls MQTTClient_receive() at least every few seconds; 60 s keeps the broker
+     * from dropping us while a step waits for a process to stop. */
+    conn_opts.keepAliveInterval = 60;
+    conn_opts.cleanstart = 1;
+    conn_opts.connectTimeout = 5;
+    resp = MQTTClient_connect5(s->client, &conn_opts, NULL, NULL);
+    if (resp.reasonCode != MQTTREASONCODE_SUCCESS) {
+        fprintf(stderr, "harness: MQTT connect %s to %s: reason %d (%s)\n", client_id, uri,
+                (int)resp.reasonCode, MQTTReasonCode_toString(resp.reasonCode));
+        MQTTResponse_free(resp);
+        harness_sub_free(s);
+        return NULL;
+    }
+    MQTTResponse_free(resp);
+    /* Retain As Published (MQTT 5 §3.8.3.1): without it the broker clears the retained flag on
+     * messages forwarded to an existing subscription, and "status is retained" could not be
+     * checked on messages that arrive live. */
+    sub_opts.retainAsPublished = 1;
+    resp = MQTTClient_subscribe5(s->client, filter, 1, &sub_opts, NULL);
+    if (resp.reasonCode >= 0x80 || resp.reasonCode < 0) {
+        fprintf(stderr, "harness: MQTT subscribe %s to %s: reason %d (%s)\n", client_id, filter,
+                (int)resp.reasonCode, MQTTReasonCode_toString(resp.reasonCode));
+        MQTTResponse_free(resp);
+        harness_sub_free(s);
+        return NULL;
+    }
+    MQTTResponse_free(resp);
+    printf("# subscriber %s on %s subscribed to %s\n", client_id, uri, filter);
+    return s;
+}
+
+void harness_sub_free(struct harness_sub *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < MAX_SUBS; i++)
+        if (subs[i] == s)
+            subs[i] = NULL;
+    if (MQTTClient_isConnected(s->client))
+        MQTTClient_disconnect5(s->client, 100, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
+    MQTTClient_destroy(&s->client);
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->msgs[i].topic);
+        free(s->msgs[i].payload);
+        cJSON_Delete(s->msgs[i].json);
+    }
+    free(s->msgs);
+    free(s);
+}
+
+size_t harness_sub_count(const struct harness_sub *s)
+{
+    return s->count;
+}
+
+const struct harness_msg *harness_sub_msg(const struct harness_sub *s, size_t index)
+{
+    return index < s->count ? &s->msgs[index] : NULL;
+}
+
+/* Takes one message off the connection, waiting up to timeout_ms. Returns 1 if one was kept,
+ * 0 on timeout, -ENOTCONN if the connection is gone, -ENOMEM. */
+static int receive_one(struct harness_sub *s, int64_t timeout_ms)
+{
+    char *topic = NULL;
+    int topic_len = 0;
+    MQTTClient_message *m = NULL;
+    struct harness_msg *kept;
+    int rc;
+
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    rc = MQTTClient_receive(s->client, &topic, &topic_len, &m, (unsigned long)timeout_ms);
+    /* TOPICNAME_TRUNCATED only means the topic holds a NUL; topic_len is right either way. */
+    if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) {
+        fprintf(stderr, "harness: MQTT receive on %s: %s\n", s->client_id, MQTTClient_strerror(rc));
+        return -ENOTCONN;
+    }
+    if (!m) {
+        MQTTClient_free(topic);
+        return MQTTClient_isConnected(s->client) ? 0 : -ENOTCONN;
+    }
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        struct harness_msg *grown = realloc(s->msgs, cap * sizeof(*grown));
+        if (!grown) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        s->msgs = grown;
+        s->cap = cap;
+    }
+    kept = &s->msgs[s->count];
+    memset(kept, 0, sizeof(*kept));
+    kept->topic = strndup(topic, (size_t)(topic_len > 0 ? topic_len : (int)strlen(topic)));
+    kept->payload = malloc((size_t)m->payloadlen + 1);
+    if (!kept->topic || !kept->payload) {
+        free(kept->topic);
+        free(kept->payload);
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(kept->payload, m->payload, (size_t)m->payloadlen);
+    kept->payload[m->payloadlen] = '\0';
+    kept->payload_len = (size_t)m->payloadlen;
+    kept->json = cJSON_ParseWithLength(kept->payload, kept->payload_len);
+    kept->qos = m->qos;
+    kept->retained = m->retained != 0;
+    kept->recv_mono_ms = harness_mono_ms();
+    s->count++;
+    rc = 1;
+out:
+    MQTTClient_freeMessage(&m);
+    MQTTClient_free(topic);
+    return rc;
+}
+
+int harness_sub_pump(struct harness_sub *s, int64_t timeout_ms)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+    int got = 0;
+
+    for (;;) {
+        int64_t left_ms = deadline_ms - harness_mono_ms();
+        int rc;
+
+        if (left_ms <= 0)
+            return got;
+        rc = receive_one(s, left_ms);
+        if (rc < 0)
+            return rc;
+        got += rc;
+    }
+}
+
+long harness_sub_wait(struct harness_sub *s, size_t from_index, const char *topic,
+                      bool (*match)(const struct harness_msg *m, void *arg), void *arg,
+                      int64_t timeout_ms)
+{
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+    size_t next = from_index;
+
+    for (;;) {
+        for (; next < s->count; next++) {
+            const struct harness_msg *m = &s->msgs[next];
+            if ((!topic || strcmp(m->topic, topic) == 0) && (!match || match(m, arg)))
+                return (long)next;
+        }
+        int64_t left_ms = deadline_ms - harness_mono_ms();
+        if (left_ms <= 0)
+            return -ETIMEDOUT;
+        /* Receive in slices so that a long wait still answers keepalive pings. */
+        int rc = receive_one(s, left_ms < 1000 ? left_ms : 1000);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* ---- checks, cleanup, exit ------------------------------------------------------------- */
+
+bool harness_check(bool ok, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ok)
+        passed++;
+    else
+        failed++;
+    fputs(ok ? "ok: " : "FAIL: ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    return ok;
+}
+
+int harness_failures(void)
+{
+    return failed;
+}
+
+static void dump_messages(const struct harness_sub *s)
+{
+    size_t first = s->count > MAX_DUMPED_MESSAGES ? s->count - MAX_DUMPED_MESSAGES : 0;
+
+    fprintf(stderr, "\n----- last %zu of %zu MQTT messages seen by %s -----\n", s->count - first,
+            s->count, s->client_id);
+    for (size_t i = first; i < s->count; i++)
+        fprintf(stderr, "[%zu] %s%s q%d: %.600s\n", i, s->msgs[i].topic,
+                s->msgs[i].retained ? " (retained)" : "", s->msgs[i].qos, s->msgs[i].payload);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Idempotent; runs from harness_exit(), harness_skip() and atexit. */
+static void cleanup(void)
+{
+    bool failing = failed > 0;
+
+    if (cleaned)
+        return;
+    cleaned = true;
+    for (int i = 0; i < MAX_SUBS; i++) {
+        if (subs[i] && failing)
+            dump_messages(subs[i]);
+        harness_sub_free(subs[i]);
+    }
+    /* Latest first: the gateway before the simulators and the broker it talks to. */
+    for (int i = nprocs - 1; i >= 0; i--) {
+        if (!procs[i].done) {
+            char what[64];
+            int status;
+            harness_proc_stop(&procs[i], EXIT_STOP_TIMEOUT_MS, &status);
+            printf("# stopped %s (pid %d) at exit: %s\n", procs[i].name, (int)procs[i].pid,
+                   harness_status_str(status, what, sizeof(what)));
+        }
+    }
+    fflush(stdout);
+    if (!tmp_dir[0])
+        return;
+    if (failing) {
+        dump_logs();
+        fprintf(stderr, "harness: kept temp dir %s\n", tmp_dir);
+    } else if (nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {
+        fprintf(stderr, "harness: cannot remove %s: %s\n", tmp_dir, strerror(errno));
+    }
+}
+
+noreturn void harness_exit(void)
+{
+    cleanup();
+    printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
+    exit(failed ? 1 : 0);
+}
+
+noreturn void harness_skip(const char *why)
+{
+    const char *require = getenv("COLDCHAIN_REQUIRE_PEERS");
+
+    if (require && strcmp(require, "1") == 0) {
+        harness_check(false, "%s, and COLDCHAIN_REQUIRE_PEERS=1 forbids skipping", why);
+        harness_exit();
+    }
+    printf("SKIP: %s\n", why);
+    cleanup();
+    printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
+    exit(HARNESS_EXIT_SKIP);
+}
+
+int harness_init(const char *test_name)
+{
+    const char *base = getenv("TMPDIR");
+    struct sigaction sa;
+    static const int fatal[] = {SIGTERM, SIGINT, SIGHUP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE};
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!base || !base[0])
+        base = "/tmp";
+    if (snprintf(tmp_dir, sizeof(tmp_dir), "%s/coldchain-%s-XXXXXX", base, test_name) >=
+        (int)sizeof(tmp_dir)) {
+        tmp_dir[0] = '\0';
+        return -ENAMETOOLONG;
+    }
+    if (!mkdtemp(tmp_dir)) {
+        int err = errno;
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", tmp_dir, strerror(err));
+        tmp_dir[0] = '\0';
+        return -err;
+    }
+    printf("# temp dir %s\n", tmp_dir);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        sigaction(fatal[i], &sa, NULL);
+    /* A broker that goes away must not kill the test with SIGPIPE before it can report. */
+    signal(SIGPIPE, SIG_IGN);
+    atexit(cleanup);
+    return 0;
+}

@@ -1,0 +1,370 @@
+/* The gateway config: the shipped example and a minimal config parse with the expected values and
+ * defaults; every bad config in tests/data/config/bad-*.json is refused with the JSON path and
+ * the expectation a technician needs. The bad files double as fuzz seeds. */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cunit_main.h"
+
+#define CONFIG_DATA_DIR TEST_DATA_DIR "/config"
+#define DEMO_CONFIG TEST_DATA_DIR "/../../docs/examples/demo.json"
+
+/* ---- good configs ---- */
+
+static void test_demo_example_parses_with_its_values(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    int rc = config_load(DEMO_CONFIG, &c, &err);
+    if (rc != 0)
+        fprintf(stderr, "\n  demo.json: %s: %s\n", err.path, err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c->path, DEMO_CONFIG);
+    CU_ASSERT_STRING_EQUAL(c->gateway_id, "demo-pharmacy");
+    CU_ASSERT_STRING_EQUAL(c->data_dir, ".demo/data");
+    CU_ASSERT_EQUAL(c->log_level, LOG_INFO);
+
+    CU_ASSERT_STRING_EQUAL(c->mqtt.uri, "tcp://127.0.0.1:1883");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.prefix, "coldchain/v1");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.client_id, "coldchain-demo-pharmacy");
+    CU_ASSERT_EQUAL(c->mqtt.keepalive_ms, 20000);
+    CU_ASSERT_EQUAL(c->mqtt.telemetry_qos, 0);
+    CU_ASSERT_EQUAL(c->mqtt.telemetry_interval_ms, 5000);
+    CU_ASSERT_EQUAL(c->mqtt.twin_interval_ms, 2000);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_min_ms, 1000);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_max_ms, 60000);
+    CU_ASSERT_EQUAL(c->store.batch_max, 64);
+    CU_ASSERT_EQUAL(c->store.batch_interval_ms, 2000);
+
+    CU_ASSERT_EQUAL_FATAL(c->sensor_count, 1);
+    CU_ASSERT_STRING_EQUAL(c->sensors[0].id, "fridge-a");
+    CU_ASSERT_STRING_EQUAL(c->sensors[0].name, "Vaccine fridge A, middle shelf");
+    CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].offset, 0.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].gain, 1.0, 0);
+    CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-a"), 0);
+    CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-b"), -ENOENT);
+
+    CU_ASSERT_EQUAL_FATAL(c->bus_count, 1);
+    CU_ASSERT_STRING_EQUAL(c->buses[0].name, "fridge-bus");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->buses[0].adapter);
+    CU_ASSERT_STRING_EQUAL(c->buses[0].adapter->type, "modbus-tcp");
+    CU_ASSERT_PTR_NOT_NULL(c->buses[0].state);
+
+    CU_ASSERT_EQUAL_FATAL(c->profile_count, 1);
+    const struct config_profile *p = &c->profiles[0];
+    CU_ASSERT_STRING_EQUAL(p->name, "demo-fridge");
+    CU_ASSERT_PTR_NOT_NULL(strstr(p->description, "2-8 °C"));
+    CU_ASSERT_EQUAL_FATAL(p->alarm_count, 2);
+    CU_ASSERT_STRING_EQUAL(p->alarms[0].id, "heat");
+    CU_ASSERT_EQUAL(p->alarms[0].quantity, QUANTITY_TEMPERATURE);
+    CU_ASSERT_EQUAL(p->alarms[0].condition, ALARM_ABOVE);
+    CU_ASSERT_DOUBLE_EQUAL(p->alarms[0].limit, 8.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(p->alarms[0].hysteresis, 0.5, 0);
+    CU_ASSERT_EQUAL(p->alarms[0].delay_ms, 5000);
+    CU_ASSERT_EQUAL(p->alarms[0].severity, ALARM_CRITICAL);
+    CU_ASSERT_STRING_EQUAL(p->alarms[0].message, "Fridge A is above 8 °C.");
+    CU_ASSERT_PTR_NOT_NULL(strstr(p->alarms[0].action, "Keep the door shut"));
+    CU_ASSERT_STRING_EQUAL(p->alarms[1].id, "freeze");
+    CU_ASSERT_EQUAL(p->alarms[1].condition, ALARM_BELOW);
+    CU_ASSERT_DOUBLE_EQUAL(p->alarms[1].limit, 2.0, 0);
+
+    CU_ASSERT_EQUAL_FATAL(c->shipment_count, 1);
+    const struct config_shipment *s = &c->shipments[0];
+    CU_ASSERT_STRING_EQUAL(s->id, "fridge-a");
+    CU_ASSERT_STRING_EQUAL(s->kind, "storage");
+    CU_ASSERT_STRING_EQUAL(s->description, "Vaccine fridge A (back office)");
+    CU_ASSERT_EQUAL(s->profile, 0);
+    CU_ASSERT_EQUAL_FATAL(s->sensor_count, 1);
+    CU_ASSERT_STRING_EQUAL(s->sensor_ids[0], "fridge-a");
+    config_free(c);
+}
+
+static void test_minimal_config_gets_the_documented_defaults(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    int rc = config_load(CONFIG_DATA_DIR "/good-minimal.json", &c, &err);
+    if (rc != 0)
+        fprintf(stderr, "\n  good-minimal.json: %s: %s\n", err.path, err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(c->gateway_id, "pharmacy-01");
+    CU_ASSERT_STRING_EQUAL(c->data_dir, "/var/lib/coldchain");
+    CU_ASSERT_EQUAL(c->log_level, LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(c->mqtt.prefix, "coldchain/v1");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.client_id, "coldchain-pharmacy-01");
+    CU_ASSERT_EQUAL(c->mqtt.keepalive_ms, 30000);
+    CU_ASSERT_EQUAL(c->mqtt.telemetry_qos, 0);
+    CU_ASSERT_EQUAL(c->mqtt.telemetry_interval_ms, 10000);
+    CU_ASSERT_EQUAL(c->mqtt.twin_interval_ms, 5000);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_min_ms, 1000);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_max_ms, 60000);
+    CU_ASSERT_EQUAL(c->store.batch_max, 256);
+    CU_ASSERT_EQUAL(c->store.batch_interval_ms, 2000);
+    CU_ASSERT_EQUAL(c->bus_count, 0);
+    CU_ASSERT_EQUAL_FATAL(c->sensor_count, 1);
+    CU_ASSERT_STRING_EQUAL(c->sensors[0].name, "fridge-a"); /* the name defaults to the id */
+    for (unsigned q = 0; q < QUANTITY_COUNT; q++) {
+        CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[q].offset, 0.0, 0);
+        CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[q].gain, 1.0, 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(c->profile_count, 1);
+    const struct alarm_def *a = &c->profiles[0].alarms[0];
+    CU_ASSERT_STRING_EQUAL(c->profiles[0].description, "");
+    CU_ASSERT_DOUBLE_EQUAL(a->hysteresis, 0.0, 0);
+    CU_ASSERT_EQUAL(a->delay_ms, 0);
+    CU_ASSERT_EQUAL(a->severity, ALARM_CRITICAL);
+    CU_ASSERT_STRING_EQUAL(a->action, "");
+    CU_ASSERT_STRING_EQUAL(c->shipments[0].kind, "storage");
+    CU_ASSERT_STRING_EQUAL(c->shipments[0].description, "");
+    config_free(c);
+}
+
+/* Parses a config given as text; 0 or the error, with the message printed on a mismatch. */
+static int parse_text(const char *text, struct config **c, struct cfg_error *err)
+{
+    return config_parse(text, strlen(text), "test.json", c, err);
+}
+
+#define MINIMAL_HEAD "{\"gateway_id\":\"gw\",\"mqtt\":{\"uri\":\"mqtt://broker\""
+#define MINIMAL_TAIL                                                                               \
+    "},\"sensors\":[{\"id\":\"s1\",\"calibration\":{\"temperature\":{\"offset\":-0.3,"             \
+    "\"gain\":1.02}}},{\"id\":\"s2\"}],"                                                           \
+    "\"profiles\":{\"p\":{\"alarms\":[{\"id\":\"cold\",\"quantity\":\"temperature\","              \
+    "\"condition\":\"at_or_below\",\"limit\":2,\"severity\":\"warning\",\"delay\":\"1h30m\","      \
+    "\"message\":\"m\"}]}},"                                                                       \
+    "\"shipments\":[{\"id\":\"t1\",\"kind\":\"transit\",\"profile\":\"p\","                        \
+    "\"sensors\":[\"s2\",\"s1\"]}]}"
+
+static void test_explicit_values_and_derived_defaults(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    /* Only reconnect_min set, above the default ceiling: the ceiling follows it. */
+    int rc = parse_text(MINIMAL_HEAD ",\"reconnect_min\":\"2m\",\"client_id\":\"me\","
+                                     "\"telemetry_qos\":1" MINIMAL_TAIL,
+                        &c, &err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s: %s\n", err.path, err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_min_ms, 120000);
+    CU_ASSERT_EQUAL(c->mqtt.reconnect_max_ms, 120000);
+    CU_ASSERT_STRING_EQUAL(c->mqtt.client_id, "me");
+    CU_ASSERT_EQUAL(c->mqtt.telemetry_qos, 1);
+    CU_ASSERT_STRING_EQUAL(c->path, "test.json");
+    CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].offset, -0.3, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].gain, 1.02, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_HUMIDITY].gain, 1.0, 0);
+    const struct alarm_def *a = &c->profiles[0].alarms[0];
+    CU_ASSERT_EQUAL(a->condition, ALARM_AT_OR_BELOW);
+    CU_ASSERT_EQUAL(a->severity, ALARM_WARNING);
+    CU_ASSERT_EQUAL(a->delay_ms, 5400000);
+    CU_ASSERT_STRING_EQUAL(c->shipments[0].kind, "transit");
+    CU_ASSERT_EQUAL_FATAL(c->shipments[0].sensor_count, 2);
+    CU_ASSERT_STRING_EQUAL(c->shipments[0].sensor_ids[0], "s2");
+    CU_ASSERT_STRING_EQUAL(c->shipments[0].sensor_ids[1], "s1");
+    CU_ASSERT_EQUAL(config_sensor_index(c, "s2"), 1);
+    config_free(c);
+}
+
+static void test_byte_order_mark_and_whitespace_are_accepted(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    int rc = parse_text("\xEF\xBB\xBF\r\n  " MINIMAL_HEAD MINIMAL_TAIL "\r\n\n", &c, &err);
+    CU_ASSERT_EQUAL(rc, 0);
+    config_free(c);
+}
+
+/* ---- bad configs ---- */
+
+static const struct {
+    const char *file;     /* in tests/data/config */
+    const char *path;     /* expected err.path */
+    const char *msg_part; /* a part of the expected err.msg */
+} bad_configs[] = {
+    {"bad-invalid-json.json", "", "invalid JSON at line 4, column 3"},
+    {"bad-trailing-text.json", "", "unexpected text after the JSON object at line 2, column 1"},
+    {"bad-empty-file.json", "", "the file is empty"},
+    {"bad-top-level-array.json", "", "expected a JSON object at the top level"},
+    {"bad-missing-gateway-id.json", "gateway_id", "missing (required)"},
+    {"bad-gateway-id-not-identifier.json", "gateway_id",
+     "expected an identifier of 1 to 63 characters"},
+    {"bad-unknown-top-level-key.json", "", "unknown key \"gatway\"; known keys: gateway_id,"},
+    {"bad-alarm-key-dealy.json", "profiles.fridge.alarms[0]",
+     "unknown key \"dealy\"; known keys: id, quantity, condition, limit, hysteresis, delay,"},
+    {"bad-duplicate-key.json", "profiles.fridge.alarms[0]", "key \"limit\" appears more than once"},
+    {"bad-duration-with-space.json", "profiles.fridge.alarms[0].delay",
+     "expected a duration such as \"30s\", \"10m\" or \"1h30m\", got \"30 min\""},
+    {"bad-alarm-condition-over.json", "profiles.fridge.alarms[0].condition",
+     "expected above, at_or_above, below or at_or_below, got \"over\""},
+    {"bad-hysteresis-negative.json", "profiles.fridge.alarms[0].hysteresis",
+     "expected a number >= 0, got -0.5"},
+    {"bad-limit-is-a-string.json", "profiles.fridge.alarms[0].limit",
+     "expected a number, got \"8\""},
+    {"bad-alarm-message-missing.json", "profiles.fridge.alarms[0].message", "missing (required)"},
+    {"bad-alarm-quantity-unknown.json", "profiles.fridge.alarms[0].quantity",
+     "expected one of temperature, humidity, door, battery, got \"pressure\""},
+    {"bad-alarm-severity-unknown.json", "profiles.fridge.alarms[0].severity",
+     "expected critical or warning, got \"major\""},
+    {"bad-duplicate-alarm-id.json", "profiles.fridge.alarms[1].id", "duplicate alarm id \"heat\""},
+    {"bad-profile-name-not-identifier.json", "profiles",
+     "expected profile names of 1 to 63 characters"},
+    {"bad-profiles-missing.json", "profiles", "missing (required)"},
+    {"bad-shipment-unknown-profile.json", "shipments[0].profile",
+     "unknown profile \"freezer\"; profiles: fridge"},
+    {"bad-shipment-undeclared-sensor.json", "shipments[0].sensors[1]",
+     "sensor \"fridge-b\" is not declared in sensors[]"},
+    {"bad-shipment-sensor-listed-twice.json", "shipments[0].sensors[1]",
+     "sensor \"fridge-a\" is listed twice"},
+    {"bad-shipment-sensors-empty.json", "shipments[0].sensors", "expected at least one sensor"},
+    {"bad-shipment-kind-truck.json", "shipments[0].kind",
+     "expected storage or transit, got \"truck\""},
+    {"bad-shipments-empty.json", "shipments", "expected at least one shipment"},
+    {"bad-duplicate-shipment-id.json", "shipments[1].id",
+     "duplicate shipment id \"fridge-a-2026\" (also shipments[0])"},
+    {"bad-bus-point-undeclared-sensor.json", "buses[0].devices[0].points[0]",
+     "sensor \"fridge-b\" is not declared in sensors[]"},
+    {"bad-bus-type-unknown.json", "buses[0].type",
+     "unknown bus type \"modbus-udp\"; known types: modbus-tcp"},
+    {"bad-duplicate-bus-name.json", "buses[1].name", "duplicate bus name \"fridge-bus\""},
+    {"bad-duplicate-sensor-id.json", "sensors[1].id",
+     "duplicate sensor id \"fridge-a\" (also sensors[0])"},
+    {"bad-sensor-id-too-long.json", "sensors[0].id", "expected an identifier of 1 to 31"},
+    {"bad-sensors-empty.json", "sensors", "expected at least one sensor"},
+    {"bad-calibration-gain-zero.json", "sensors[0].calibration.temperature.gain",
+     "expected a number > 0, got 0"},
+    {"bad-calibration-unknown-quantity.json", "sensors[0].calibration",
+     "unknown key \"temp\"; known keys: temperature, humidity, door, battery"},
+    {"bad-mqtt-missing.json", "mqtt", "missing (required)"},
+    {"bad-telemetry-qos-2.json", "mqtt.telemetry_qos",
+     "expected an integer between 0 and 1, got 2"},
+    {"bad-mqtt-ssl-uri.json", "mqtt.uri", "TLS is not supported yet"},
+    {"bad-mqtt-prefix-wildcard.json", "mqtt.prefix", "expected a topic prefix"},
+    {"bad-reconnect-max-below-min.json", "mqtt.reconnect_max",
+     "expected a duration of at least reconnect_min (\"30s\"), got \"10s\""},
+    {"bad-keepalive-too-long.json", "mqtt.keepalive", "expected a duration between 1s and"},
+    {"bad-store-batch-max-zero.json", "store.batch_max",
+     "expected an integer between 1 and 100000, got 0"},
+    {"bad-store-batch-interval-too-long.json", "store.batch_interval",
+     "expected a duration between 100ms and 10m, got \"20m\""},
+    {"bad-log-level-verbose.json", "log_level",
+     "expected error, warning, notice, info or debug, got \"verbose\""},
+};
+
+static void test_bad_configs_name_the_path_and_the_expectation(void)
+{
+    for (size_t i = 0; i < sizeof(bad_configs) / sizeof(bad_configs[0]); i++) {
+        char file[512];
+        snprintf(file, sizeof(file), "%s/%s", CONFIG_DATA_DIR, bad_configs[i].file);
+        static struct config sentinel;
+        struct config *c = &sentinel; /* must come back NULL */
+        struct cfg_error err;
+        int rc = config_load(file, &c, &err);
+        bool ok = rc == -EINVAL && c == NULL && strcmp(err.path, bad_configs[i].path) == 0 &&
+                  strstr(err.msg, bad_configs[i].msg_part) != NULL;
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            fprintf(stderr, "\n  %s: rc %d: got \"%s: %s\", wanted \"%s: ...%s...\"\n",
+                    bad_configs[i].file, rc, err.path, err.msg, bad_configs[i].path,
+                    bad_configs[i].msg_part);
+        if (rc == 0)
+            config_free(c);
+    }
+}
+
+/* ---- reading the file ---- */
+
+static void test_unreadable_file_says_why(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    CU_ASSERT_EQUAL(config_load(CONFIG_DATA_DIR "/no-such-file.json", &c, &err), -ENOENT);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_STRING_EQUAL(err.path, "");
+    CU_ASSERT_STRING_EQUAL(err.msg, strerror(ENOENT));
+}
+
+static void test_file_over_one_mib_is_refused(void)
+{
+    char name[] = "/tmp/test_config_big_XXXXXX";
+    int fd = mkstemp(name);
+    CU_ASSERT_FATAL(fd >= 0);
+    /* Valid JSON padded with spaces: the size alone must be the reason. */
+    const char *head = MINIMAL_HEAD MINIMAL_TAIL;
+    size_t size = 1024 * 1024 + 1;
+    char *text = malloc(size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    memset(text, ' ', size);
+    memcpy(text, head, strlen(head));
+    CU_ASSERT_EQUAL(write(fd, text, size), (ssize_t)size);
+    close(fd);
+
+    struct config *c = NULL;
+    struct cfg_error err;
+    CU_ASSERT_EQUAL(config_load(name, &c, &err), -EFBIG);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "1 MiB"));
+    CU_ASSERT_EQUAL(config_parse(text, size, "big", &c, &err), -EINVAL);
+    /* Exactly 1 MiB is still read. */
+    CU_ASSERT_EQUAL(config_parse(text, size - 1, "big", &c, &err), 0);
+    config_free(c);
+    unlink(name);
+    free(text);
+}
+
+static void test_text_is_not_read_past_its_length(void)
+{
+    /* Unterminated input, as a fuzzer passes it: the parser must stop at len. */
+    const char full[] = MINIMAL_HEAD MINIMAL_TAIL;
+    size_t len = strlen(full);
+    char *exact = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(exact);
+    memcpy(exact, full, len);
+    struct config *c = NULL;
+    struct cfg_error err;
+    CU_ASSERT_EQUAL(config_parse(exact, len, "x", &c, &err), 0);
+    config_free(c);
+    c = NULL;
+    CU_ASSERT_EQUAL(config_parse(exact, len - 1, "x", &c, &err), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid JSON"));
+    CU_ASSERT_PTR_NULL(c);
+    free(exact);
+    /* Embedded NUL. */
+    CU_ASSERT_EQUAL(config_parse("{\"a\":\0}", 7, "x", &c, &err), -EINVAL);
+    CU_ASSERT_EQUAL(config_parse("", 0, "x", &c, &err), -EINVAL);
+    config_free(NULL);
+}
+
+int register_tests(void)
+{
+    CU_pSuite s = CU_add_suite("good configs", NULL, NULL);
+    if (s == NULL)
+        return CU_get_error();
+    CU_add_test(s, "demo example parses with its values", test_demo_example_parses_with_its_values);
+    CU_add_test(s, "minimal config gets the documented defaults",
+                test_minimal_config_gets_the_documented_defaults);
+    CU_add_test(s, "explicit values and derived defaults",
+                test_explicit_values_and_derived_defaults);
+    CU_add_test(s, "byte order mark and whitespace are accepted",
+                test_byte_order_mark_and_whitespace_are_accepted);
+
+    s = CU_add_suite("bad configs", NULL, NULL);
+    if (s == NULL)
+        return CU_get_error();
+    CU_add_test(s, "bad configs name the path and the expectation",
+                test_bad_configs_name_the_path_and_the_expectation);
+
+    s = CU_add_suite("reading", NULL, NULL);
+    if (s == NULL)
+        return CU_get_error();
+    CU_add_test(s, "unreadable file says why", test_unreadable_file_says_why);
+    CU_add_test(s, "file over one MiB is refused", test_file_over_one_mib_is_refused);
+    CU_add_test(s, "text is not read past its length", test_text_is_not_read_past_its_length);
+    return CU_get_error();
+}

@@ -1,0 +1,580 @@
+/* coldchain-sim: simulated sensors for tests, the demo and bench work (DESIGN §1, §9).
+ *
+ * modbus-tcp: a libmodbus TCP slave on a loopback port, serving several clients from one
+ * select() loop (the shape of libmodbus's tests/bandwidth-server-many-up.c). It answers only
+ * its --unit; a request for any other unit gets no answer at all, as from an absent device on
+ * an RS-485 line behind a gateway, so clients can test their timeouts. Registers (PDU
+ * addresses, PROTOCOLS.md §3):
+ *   input   0x0001       temperature, int16 x10 °C, rounded     (XY-MD02 layout, §3.1)
+ *   input   0x0002       relative humidity, int16 x10 %         (XY-MD02)
+ *   input   0x0100-0101  temperature, float32 CDAB (low word first, Vaisala style, §3.2)
+ *   holding 0x0101       the unit id; 0x0102 baud code 0 (9600) (XY-MD02 settings)
+ *   holding 0x1F00-1F06  Vaisala test registers: int16 -12345, float32 CDAB -123.45,
+ *                        string "-123.45"
+ * Anything else answers "illegal data address". The temperature follows a scenario:
+ * piecewise-linear keyframes (time since start on CLOCK_MONOTONIC -> °C) that hold the last
+ * value after the end, or start over with --loop. Registers are refreshed before each reply.
+ * Floats are encoded here by hand: Debian 12's libmodbus 3.1.6 modbus_set_float_*() write the
+ * wrong byte order (PROTOCOLS §3.3), and a simulator that agreed with a buggy client would let
+ * the tests pass on wrong data.
+ *
+ * Exit: 0 on SIGINT/SIGTERM, 1 when it cannot serve (port in use, ...), 2 on bad arguments. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+/* With its directory: sensors/ (on the include path) has a modbus.h of its own. */
+#include <modbus/modbus.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cfgjson.h"
+#include "clock.h"
+#include "version.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+#define MAX_KEYFRAMES 64
+#define LISTEN_BACKLOG 16
+#define PRINT_INTERVAL_MS 1000
+
+/* Register map (see the top of the file). */
+#define REG_TEMP 0x0001
+#define REG_HUMIDITY 0x0002
+#define REG_FLOAT_TEMP 0x0100
+#define INPUT_REG_COUNT (REG_FLOAT_TEMP + 2)
+#define HOLD_UNIT 0x0101
+#define HOLD_BAUD 0x0102
+#define HOLD_VAISALA_INT 0x1F00
+#define HOLD_VAISALA_FLOAT 0x1F01
+#define HOLD_VAISALA_STRING 0x1F03
+#define HOLD_REG_COUNT (HOLD_VAISALA_STRING + 4)
+
+/* int16 x10 is what the registers can carry. */
+#define TEMP_MIN_C -3276.8
+#define TEMP_MAX_C 3276.7
+
+struct keyframe {
+    int64_t t_ms; /* since the simulator started */
+    double temp_c;
+};
+
+struct scenario {
+    const char *name; /* for the start line: a built-in's name or "script" */
+    struct keyframe frames[MAX_KEYFRAMES];
+    size_t count;
+    bool loop;
+};
+
+struct options {
+    const char *host;
+    int port;
+    const char *port_file;
+    int unit;
+    const char *scenario;
+    const char *script;
+    bool loop;
+    double humidity_pct;
+    bool quiet;
+};
+
+static const struct {
+    const char *name;
+    const char *script;
+} builtin_scenarios[] = {
+    {"steady", "0s=5.0"},
+    /* A fridge that warms past 8 °C for half a minute (a door left open) and recovers. */
+    {"excursion", "0s=5.0,10s=5.0,20s=10.5,50s=10.5,60s=5.0"},
+    /* A fridge whose thermostat fails cold: vaccines must not freeze (CDC storage guidance). */
+    {"freeze", "0s=5.0,10s=5.0,20s=0.5,50s=0.5,60s=5.0"},
+};
+#define BUILTIN_COUNT (sizeof(builtin_scenarios) / sizeof(builtin_scenarios[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: coldchain-sim modbus-tcp [options]\n"
+                 "       coldchain-sim --version | --help\n"
+                 "\n"
+                 "A Modbus TCP fridge probe (XY-MD02 registers, plus a Vaisala-style float).\n"
+                 "  --host ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
+                 "  --port N           TCP port, 0 picks a free one (default 1502)\n"
+                 "  --port-file FILE   write the port there once listening (atomically)\n"
+                 "  --unit N           Modbus unit id 1..247 answered (default 1)\n"
+                 "  --scenario NAME    steady, excursion or freeze (default steady)\n"
+                 "  --script KEYS      keyframes TIME=°C, e.g. \"0s=5.0,10s=5.0,20s=10.5\"\n"
+                 "  --loop             start the scenario over at its end (default: hold)\n"
+                 "  --humidity PCT     relative humidity 0..100 (default 45.0)\n"
+                 "  --quiet            no line per second\n"
+                 "  --version, --help\n");
+}
+
+/* Says what is wrong, then how to call us. Returns -EINVAL (exit status 2 in main). */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "coldchain-sim: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n");
+    usage(stderr);
+    return -EINVAL;
+}
+
+/* Parses a whole decimal integer in [min, max]. */
+static int parse_int(const char *text, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *text, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Parses "TIME=°C,TIME=°C,..." (times as in the config: "10s", "1m30s", "500ms"), times in
+ * order; equal times make a step. */
+static int parse_script(const char *text, struct scenario *sc)
+{
+    char *copy = strdup(text);
+    int rc = 0;
+    if (copy == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    sc->count = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        struct keyframe k;
+        if (eq == NULL) {
+            rc = usage_error("--script: \"%s\": expected TIME=°C, such as 10s=5.0", item);
+            goto out;
+        }
+        *eq = '\0';
+        if (cfg_parse_duration(item, &k.t_ms) < 0) {
+            rc = usage_error("--script: \"%s\": expected a time such as 10s, 1m30s or 500ms", item);
+            goto out;
+        }
+        if (parse_double(eq + 1, TEMP_MIN_C, TEMP_MAX_C, &k.temp_c) < 0) {
+            rc = usage_error("--script: \"%s\": expected a temperature in °C between -3276.8 "
+                             "and 3276.7 (int16 x10)",
+                             eq + 1);
+            goto out;
+        }
+        if (sc->count > 0 && k.t_ms < sc->frames[sc->count - 1].t_ms) {
+            rc = usage_error("--script: \"%s\": times must not go backwards", item);
+            goto out;
+        }
+        if (sc->count == MAX_KEYFRAMES) {
+            rc = usage_error("--script: more than %d keyframes", MAX_KEYFRAMES);
+            goto out;
+        }
+        sc->frames[sc->count++] = k;
+    }
+    if (sc->count == 0)
+        rc = usage_error("--script: \"%s\": expected at least one TIME=°C", text);
+out:
+    free(copy);
+    return rc;
+}
+
+/* The scenario's temperature t_ms after the start: linear between keyframes, the first value
+ * before the first, the last after the end (or the scenario again with --loop). */
+static double scenario_temp_c(const struct scenario *sc, int64_t t_ms)
+{
+    int64_t end_ms = sc->frames[sc->count - 1].t_ms;
+    if (sc->loop && end_ms > 0)
+        t_ms %= end_ms;
+    if (t_ms <= sc->frames[0].t_ms)
+        return sc->frames[0].temp_c;
+    for (size_t i = 1; i < sc->count; i++) {
+        const struct keyframe *a = &sc->frames[i - 1];
+        const struct keyframe *b = &sc->frames[i];
+        if (t_ms < b->t_ms) {
+            double f = (double)(t_ms - a->t_ms) / (double)(b->t_ms - a->t_ms);
+            return a->temp_c + (b->temp_c - a->temp_c) * f;
+        }
+    }
+    return sc->frames[sc->count - 1].temp_c;
+}
+
+/* A value x10, rounded, as the int16 register the XY-MD02 sends (two's complement). */
+static uint16_t x10_register(double value)
+{
+    long v = lround(value * 10.0);
+    if (v < INT16_MIN)
+        v = INT16_MIN;
+    if (v > INT16_MAX)
+        v = INT16_MAX;
+    return (uint16_t)v; /* conversion to unsigned is modulo 2^16: two's complement */
+}
+
+/* A float32 in CDAB order (low word first), by hand: see the top of the file. */
+static void put_float_cdab(uint16_t *regs, float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof(bits));
+    regs[0] = (uint16_t)(bits & 0xFFFF);
+    regs[1] = (uint16_t)(bits >> 16);
+}
+
+static void update_registers(modbus_mapping_t *map, double temp_c, double humidity_pct)
+{
+    map->tab_input_registers[REG_TEMP] = x10_register(temp_c);
+    map->tab_input_registers[REG_HUMIDITY] = x10_register(humidity_pct);
+    put_float_cdab(&map->tab_input_registers[REG_FLOAT_TEMP], (float)temp_c);
+}
+
+static void init_holding(modbus_mapping_t *map, int unit)
+{
+    static const char vaisala_text[8] = "-123.45";
+    uint16_t *hold = map->tab_registers;
+    hold[HOLD_UNIT] = (uint16_t)unit;
+    hold[HOLD_BAUD] = 0;
+    hold[HOLD_VAISALA_INT] = (uint16_t)(65536 - 12345);  /* int16 -12345 = 0xCFC7 */
+    put_float_cdab(&hold[HOLD_VAISALA_FLOAT], -123.45f); /* E666 C2F6 */
+    for (size_t i = 0; i < 4; i++)
+        hold[HOLD_VAISALA_STRING + i] = (uint16_t)(((unsigned char)vaisala_text[2 * i] << 8) |
+                                                   (unsigned char)vaisala_text[2 * i + 1]);
+}
+
+/* Writes the port to path through a temporary file and rename(), so a reader never sees a
+ * half-written number. */
+static int write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    FILE *f = NULL;
+    int rc = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+        rc = -ENAMETOOLONG;
+        goto out;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        rc = -errno;
+        goto out;
+    }
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0) {
+        f = NULL;
+        rc = -errno;
+        unlink(tmp);
+        goto out;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
+out:
+    return rc;
+}
+
+static int parse_options(int argc, char **argv, struct options *o, struct scenario *sc)
+{
+    enum {
+        OPT_HOST = 256,
+        OPT_PORT,
+        OPT_PORT_FILE,
+        OPT_UNIT,
+        OPT_SCENARIO,
+        OPT_SCRIPT,
+        OPT_LOOP,
+        OPT_HUMIDITY,
+        OPT_QUIET,
+        OPT_HELP,
+        OPT_VERSION
+    };
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"port-file", required_argument, NULL, OPT_PORT_FILE},
+        {"unit", required_argument, NULL, OPT_UNIT},
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"script", required_argument, NULL, OPT_SCRIPT},
+        {"loop", no_argument, NULL, OPT_LOOP},
+        {"humidity", required_argument, NULL, OPT_HUMIDITY},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    struct in_addr addr;
+    int opt;
+
+    opterr = 0;
+    optind = 1;
+    /* A leading ':' makes getopt tell a missing value (':') from an unknown option ('?'). */
+    while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_HOST:
+            if (inet_pton(AF_INET, optarg, &addr) != 1)
+                return usage_error("--host: \"%s\": expected an IPv4 address", optarg);
+            o->host = optarg;
+            break;
+        case OPT_PORT:
+            if (parse_int(optarg, 0, 65535, &o->port) < 0)
+                return usage_error("--port: \"%s\": expected 0 (any free port) to 65535", optarg);
+            break;
+        case OPT_PORT_FILE:
+            o->port_file = optarg;
+            break;
+        case OPT_UNIT:
+            if (parse_int(optarg, 1, 247, &o->unit) < 0)
+                return usage_error("--unit: \"%s\": expected a unit id from 1 to 247", optarg);
+            break;
+        case OPT_SCENARIO:
+            o->scenario = optarg;
+            break;
+        case OPT_SCRIPT:
+            o->script = optarg;
+            break;
+        case OPT_LOOP:
+            o->loop = true;
+            break;
+        case OPT_HUMIDITY:
+            if (parse_double(optarg, 0.0, 100.0, &o->humidity_pct) < 0)
+                return usage_error("--humidity: \"%s\": expected a percentage from 0 to 100",
+                                   optarg);
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
+            return 1;
+        case ':':
+            return usage_error("option \"%s\" needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (o->scenario != NULL && o->script != NULL)
+        return usage_error("%s", "--scenario and --script exclude each other");
+
+    const char *script = o->script;
+    sc->name = "script";
+    if (script == NULL) {
+        const char *name = o->scenario != NULL ? o->scenario : "steady";
+        for (size_t i = 0; i < BUILTIN_COUNT && script == NULL; i++) {
+            if (strcmp(builtin_scenarios[i].name, name) == 0) {
+                script = builtin_scenarios[i].script;
+                sc->name = builtin_scenarios[i].name;
+            }
+        }
+        if (script == NULL)
+            return usage_error("--scenario: \"%s\": expected steady, excursion or freeze", name);
+    }
+    sc->loop = o->loop;
+    return parse_script(script, sc);
+}
+
+/* Blocks SIGINT and SIGTERM and returns a signalfd for them, so that the select() loop sees a
+ * stop request as a readable fd: no handler, no race between a flag check and select(). */
+static int open_signalfd(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+        return -errno;
+    int fd = signalfd(-1, &mask, SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int serve_modbus_tcp(const struct options *o, const struct scenario *sc)
+{
+    modbus_t *ctx = NULL;
+    modbus_mapping_t *map = NULL;
+    uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
+    fd_set clients;
+    int server = -1;
+    int sigfd = -1;
+    int fdmax;
+    int rc = EXIT_FAILED;
+    bool port_file_written = false;
+
+    FD_ZERO(&clients);
+    sigfd = open_signalfd();
+    if (sigfd < 0) {
+        fprintf(stderr, "coldchain-sim: signalfd: %s\n", strerror(-sigfd));
+        goto out;
+    }
+    ctx = modbus_new_tcp(o->host, o->port);
+    map = modbus_mapping_new(0, 0, HOLD_REG_COUNT, INPUT_REG_COUNT);
+    if (ctx == NULL || map == NULL) {
+        fprintf(stderr, "coldchain-sim: cannot set up libmodbus: %s\n", modbus_strerror(errno));
+        goto out;
+    }
+    init_holding(map, o->unit);
+    int64_t start_mono_ms = clock_mono_ms();
+    update_registers(map, scenario_temp_c(sc, 0), o->humidity_pct);
+
+    server = modbus_tcp_listen(ctx, LISTEN_BACKLOG);
+    if (server < 0) {
+        fprintf(stderr, "coldchain-sim: cannot listen on %s:%d: %s\n", o->host, o->port,
+                modbus_strerror(errno));
+        goto out;
+    }
+    struct sockaddr_in bound;
+    socklen_t bound_len = sizeof(bound);
+    if (getsockname(server, (struct sockaddr *)&bound, &bound_len) != 0) {
+        fprintf(stderr, "coldchain-sim: getsockname: %s\n", strerror(errno));
+        goto out;
+    }
+    int port = ntohs(bound.sin_port);
+    if (o->port_file != NULL) {
+        int wrc = write_port_file(o->port_file, port);
+        if (wrc < 0) {
+            fprintf(stderr, "coldchain-sim: cannot write %s: %s\n", o->port_file, strerror(-wrc));
+            goto out;
+        }
+        port_file_written = true;
+    }
+    printf("sim: modbus-tcp listening on %s:%d unit %d scenario %s\n", o->host, port, o->unit,
+           sc->name);
+
+    fdmax = server > sigfd ? server : sigfd;
+    int64_t next_print_mono_ms = start_mono_ms;
+    for (;;) {
+        int64_t now_mono_ms = clock_mono_ms();
+        if (!o->quiet && now_mono_ms >= next_print_mono_ms) {
+            double t_s = (double)(now_mono_ms - start_mono_ms) / 1000.0;
+            printf("sim: t=%.1fs temperature %.2f °C humidity %.1f %%\n", t_s,
+                   scenario_temp_c(sc, now_mono_ms - start_mono_ms), o->humidity_pct);
+            /* On the grid from the start; a stall skips lines rather than bursting them. */
+            while (next_print_mono_ms <= now_mono_ms)
+                next_print_mono_ms += PRINT_INTERVAL_MS;
+        }
+        int64_t wait_ms = o->quiet ? PRINT_INTERVAL_MS : next_print_mono_ms - now_mono_ms;
+        struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
+        fd_set readable = clients;
+        FD_SET(server, &readable);
+        FD_SET(sigfd, &readable);
+        int n = select(fdmax + 1, &readable, NULL, NULL, &tv);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "coldchain-sim: select: %s\n", strerror(errno));
+            goto out;
+        }
+        if (FD_ISSET(sigfd, &readable)) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !o->quiet)
+                printf("sim: %s, stopping\n", strsignal((int)si.ssi_signo));
+            rc = 0;
+            goto out;
+        }
+        if (FD_ISSET(server, &readable)) {
+            int fd = accept4(server, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= FD_SETSIZE) {
+                close(fd); /* select() cannot watch it; the client sees its connection closed */
+            } else if (fd >= 0) {
+                FD_SET(fd, &clients);
+                if (fd > fdmax)
+                    fdmax = fd;
+            }
+        }
+        for (int fd = 0; fd <= fdmax; fd++) {
+            if (fd == server || fd == sigfd || !FD_ISSET(fd, &readable) || !FD_ISSET(fd, &clients))
+                continue;
+            modbus_set_socket(ctx, fd);
+            int len = modbus_receive(ctx, query);
+            if (len > 0) {
+                /* The MBAP header's last byte is the unit identifier. */
+                int unit = query[modbus_get_header_length(ctx) - 1];
+                if (unit != o->unit)
+                    continue;
+                int64_t t_ms = clock_mono_ms() - start_mono_ms;
+                update_registers(map, scenario_temp_c(sc, t_ms), o->humidity_pct);
+                if (modbus_reply(ctx, query, len, map) >= 0)
+                    continue;
+            } else if (len == 0) {
+                continue; /* a request libmodbus ignored */
+            }
+            /* Closed by the client, or broken: forget it. */
+            close(fd);
+            FD_CLR(fd, &clients);
+        }
+    }
+out:
+    for (int fd = 0; fd < FD_SETSIZE; fd++) {
+        if (FD_ISSET(fd, &clients))
+            close(fd);
+    }
+    if (server >= 0)
+        close(server);
+    if (port_file_written && rc == 0)
+        unlink(o->port_file);
+    modbus_mapping_free(map);
+    if (ctx != NULL)
+        modbus_free(ctx);
+    if (sigfd >= 0)
+        close(sigfd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {
+        .host = "127.0.0.1",
+        .port = 1502,
+        .unit = 1,
+        .humidity_pct = 45.0,
+    };
+    struct scenario sc = {0};
+
+    /* Line-buffered even into a pipe or file, so a test reading the log sees each line. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (argc < 2) {
+        usage_error("%s", "expected a simulator: modbus-tcp");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "modbus-tcp") != 0) {
+        usage_error("unknown simulator \"%s\"; known: modbus-tcp", argv[1]);
+        return EXIT_USAGE;
+    }
+    int rc = parse_options(argc - 1, argv + 1, &o, &sc);
+    if (rc != 0)
+        return rc > 0 ? 0 : EXIT_USAGE;
+    return serve_modbus_tcp(&o, &sc);
+}
