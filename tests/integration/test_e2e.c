@@ -376,9 +376,14 @@ static void step_check_config(struct e2e *t)
     char *log;
     int status = -1;
 
+    /* The broker and the simulator are not started yet: --check-config connects to nothing,
+     * so the configs name the well-known ports (MQTT 1883, Modbus TCP 502). */
+    struct e2e offline = *t;
+    offline.mosq_port = 1883;
+    offline.sim_port = 502;
     harness_path(bad_path, sizeof(bad_path), "bad.json");
-    HARNESS_REQUIRE(write_config(t, bad_path, "soon") == 0 &&
-                        write_config(t, t->config_path, "2s") == 0,
+    HARNESS_REQUIRE(write_config(&offline, bad_path, "soon") == 0 &&
+                        write_config(&offline, t->config_path, "2s") == 0,
                     "step 1: configs written to %s", harness_dir());
 
     p = harness_spawn(
