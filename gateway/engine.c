@@ -232,7 +232,7 @@ static void handle_reading(struct engine *e, const struct reading *in, int64_t n
         }
     }
     if (rd.flags & READING_FAULT)
-        rd.value = NAN;
+        rd.value = (double)NAN;
     e->readings_total++;
 
     if (store_append_reading(e->store, &rd) == 0 && e->batch_due_mono_ms == 0)

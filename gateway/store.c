@@ -791,7 +791,7 @@ int store_reading_stats(struct store *store, const char *sensor_id, uint8_t quan
 {
     if (store == NULL || sensor_id == NULL || stats_out == NULL)
         return -EINVAL;
-    struct store_reading_stats st = {.min = NAN, .max = NAN, .last_value = NAN};
+    struct store_reading_stats st = {.min = (double)NAN, .max = (double)NAN, .last_value = (double)NAN};
     sqlite3_stmt *stmt = store->stmt[STMT_READING_STATS];
     int rc = 0;
 

@@ -64,7 +64,7 @@ void alarm_init(struct alarm_instance *inst)
     inst->state = ALARM_NORMAL;
     inst->since_ms = 0;
     inst->raised_ms = 0;
-    inst->worst = NAN;
+    inst->worst = (double)NAN;
 }
 
 static int announce(struct alarm_event *ev, enum alarm_transition t, const struct alarm_instance *inst,

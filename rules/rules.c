@@ -25,9 +25,9 @@ struct rules {
 static void summary_init(struct rules_summary *s)
 {
     memset(s, 0, sizeof(*s));
-    s->min = NAN;
-    s->max = NAN;
-    s->last_value = NAN;
+    s->min = (double)NAN;
+    s->max = (double)NAN;
+    s->last_value = (double)NAN;
 }
 
 void rules_free(struct rules *rules)
@@ -103,7 +103,7 @@ static void summary_add(struct rules_summary *s, const struct reading *r, bool v
     s->last_flags = r->flags;
     if (!valid) {
         s->fault_count++;
-        s->last_value = NAN;
+        s->last_value = (double)NAN;
         return;
     }
     s->last_value = r->value;

@@ -816,7 +816,7 @@ static void emit_device(struct modbus_bus *bus, struct sensor_ctx *ctx, struct d
     for (size_t p = 0; p < dev->point_count; p++) {
         struct point *pt = &dev->points[p];
         const struct block *blk = &dev->blocks[pt->block];
-        struct reading r = {.quantity = pt->quantity, .ts_ms = blk->ts_ms, .value = NAN};
+        struct reading r = {.quantity = pt->quantity, .ts_ms = blk->ts_ms, .value = (double)NAN};
         memcpy(r.sensor_id, pt->sensor_id, sizeof(r.sensor_id));
 
         if (blk->rc == 0) {
@@ -832,7 +832,7 @@ static void emit_device(struct modbus_bus *bus, struct sensor_ctx *ctx, struct d
                                bus->name, dev->unit_id, pt->sensor_id, quantity_name(pt->quantity),
                                bad);
             } else {
-                r.value = NAN;
+                r.value = (double)NAN;
                 r.flags = READING_FAULT;
                 if (fault_note(&pt->bad_value, clock_mono_ms()))
                     sensor_log(ctx, LOG_WARNING,

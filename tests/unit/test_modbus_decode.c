@@ -170,7 +170,7 @@ static void test_xymd02_frames_decode_to_the_vendor_values(void)
             frame_registers(cJSON_GetObjectItemCaseSensitive(frame, "hex")->valuestring, regs, 8);
         CU_ASSERT_EQUAL(n, cases[c].count);
         for (size_t i = 0; i < n && i < cases[c].count; i++) {
-            double value = NAN;
+            double value = (double)NAN;
             CU_ASSERT_EQUAL(modbus_decode_point(&xymd02, regs + i, n - i, &value), 0);
             CU_ASSERT_DOUBLE_EQUAL(value, cases[c].values[i], 1e-9);
         }
@@ -194,7 +194,7 @@ static void test_float32_30_56_decodes_in_all_four_orders(void)
             .scale = 1.0,
         };
         double expected = cJSON_GetObjectItemCaseSensitive(enc, "value")->valuedouble;
-        double value = NAN;
+        double value = (double)NAN;
         CU_ASSERT_EQUAL(modbus_decode_point(&map, regs, 2, &value), 0);
         /* 30.56 is not exact in binary32: equal to the float nearest to it. */
         CU_ASSERT_DOUBLE_EQUAL(value, (double)(float)expected, 0.0);
@@ -214,7 +214,7 @@ static void test_vaisala_test_registers_decode(void)
         double expected = cJSON_GetObjectItemCaseSensitive(reg, "value")->valuedouble;
         struct modbus_point_map map = {.function = MODBUS_FUNCTION_HOLDING, .scale = 1.0};
         uint16_t regs[2] = {0, 0};
-        double value = NAN;
+        double value = (double)NAN;
         if (strcmp(type, "int16") == 0) {
             map.type = MODBUS_VALUE_INT16;
             map.order = MODBUS_ORDER_ABCD;
@@ -252,7 +252,7 @@ static void test_libmodbus_getter_vectors_decode_the_same(void)
         struct modbus_point_map map = {
             .type = MODBUS_VALUE_FLOAT32, .order = order_named(order), .scale = 1.0};
         uint16_t regs[2] = {(uint16_t)r0, (uint16_t)r1};
-        double value = NAN;
+        double value = (double)NAN;
         CU_ASSERT_EQUAL(modbus_decode_point(&map, regs, 2, &value), 0);
         CU_ASSERT_DOUBLE_EQUAL(value, item->valuedouble, 0.0);
         seen++;
@@ -277,7 +277,7 @@ static void test_float_orders_agree_with_libmodbus_getters(void)
             struct modbus_point_map map = {
                 .type = MODBUS_VALUE_FLOAT32, .order = (enum modbus_word_order)o, .scale = 1.0};
             float theirs = getters[o](regs);
-            double ours = NAN;
+            double ours = (double)NAN;
             int rc = modbus_decode_point(&map, regs, 2, &ours);
             if (isfinite(theirs)) {
                 CU_ASSERT_EQUAL(rc, 0);
@@ -296,7 +296,7 @@ static double decode_ok(enum modbus_value_type type, enum modbus_word_order orde
 {
     struct modbus_point_map map = {.type = type, .order = order, .scale = scale, .offset = offset};
     uint16_t regs[2] = {r0, r1};
-    double value = NAN;
+    double value = (double)NAN;
     CU_ASSERT_EQUAL(modbus_decode_point(&map, regs, modbus_value_regs(type), &value), 0);
     return value;
 }
@@ -413,14 +413,14 @@ static void test_register_counts_and_names(void)
         const char *name = modbus_value_type_name((enum modbus_value_type)t);
         CU_ASSERT_PTR_NOT_NULL_FATAL(name);
         CU_ASSERT_EQUAL(modbus_value_type_parse(name, &back), 0);
-        CU_ASSERT_EQUAL(back, t);
+        CU_ASSERT_EQUAL((int)back, t);
     }
     for (int o = 0; o < MODBUS_ORDER_COUNT; o++) {
         enum modbus_word_order back = MODBUS_ORDER_COUNT;
         const char *name = modbus_word_order_name((enum modbus_word_order)o);
         CU_ASSERT_PTR_NOT_NULL_FATAL(name);
         CU_ASSERT_EQUAL(modbus_word_order_parse(name, &back), 0);
-        CU_ASSERT_EQUAL(back, o);
+        CU_ASSERT_EQUAL((int)back, o);
     }
     enum modbus_function fn;
     CU_ASSERT_EQUAL(modbus_function_parse("input", &fn), 0);

@@ -76,7 +76,7 @@ static void test_fault_reading_keeps_alarm_state_and_counts_fault(void)
     struct rules_event ev[8];
     struct reading hot = reading("probe-a", QUANTITY_TEMPERATURE, 9.0, 1000, 0);
     CU_ASSERT_EQUAL(rules_feed(rules, &hot, ev, 8), 1);
-    struct reading fault = reading("probe-a", QUANTITY_TEMPERATURE, NAN, 2000, READING_FAULT);
+    struct reading fault = reading("probe-a", QUANTITY_TEMPERATURE, (double)NAN, 2000, READING_FAULT);
     CU_ASSERT_EQUAL(rules_feed(rules, &fault, ev, 8), 0);
     /* A probe that fell off the bus is not evidence that the fridge cooled down. */
     CU_ASSERT_EQUAL(rules_instance(rules, 0, 0, 0)->state, ALARM_ACTIVE);

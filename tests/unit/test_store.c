@@ -163,7 +163,7 @@ static void test_close_commits_open_batch(void)
 static void test_fault_reading_stored_as_null(void)
 {
     struct store *store = open_store();
-    struct reading r = reading_at("probe-a", 1700000000000, NAN);
+    struct reading r = reading_at("probe-a", 1700000000000, (double)NAN);
     r.flags = READING_FAULT | READING_UNSYNCED;
     CU_ASSERT_EQUAL(store_append_reading(store, &r), 0);
     /* A fault with a left-over number in value must not store the number either. */
@@ -487,7 +487,7 @@ static void test_last_alarms_returns_latest_per_instance(void)
         alert_of(4, "cold", "probe-a", "raised", 1700000003000),
         alert_of(5, "heat", "probe-a", "raised", 1700000004000),
     };
-    seqd[1].value = NAN; /* a fault alarm has no value */
+    seqd[1].value = (double)NAN; /* a fault alarm has no value */
     for (size_t i = 0; i < sizeof(seqd) / sizeof(seqd[0]); i++)
         CU_ASSERT_EQUAL(store_append_alert(store, &seqd[i], ALERT_TOPIC, ALERT_PAYLOAD, NULL), 0);
     store_close(store);
@@ -602,8 +602,8 @@ static void test_reading_stats_summarise_history_since_start(void)
         uint8_t flags;
     } rows[] = {
         {1000, 9.9, 0},             /* before the shipment started: not counted */
-        {2000, 4.0, 0}, {3000, 7.5, 0}, {4000, NAN, READING_FAULT}, {5000, 5.5, 0},
-        {6000, NAN, READING_FAULT}, /* the newest reading is a fault */
+        {2000, 4.0, 0}, {3000, 7.5, 0}, {4000, (double)NAN, READING_FAULT}, {5000, 5.5, 0},
+        {6000, (double)NAN, READING_FAULT}, /* the newest reading is a fault */
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct reading r = reading_at("probe-a", rows[i].ts_ms, rows[i].value);
