@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "presets.h"
+#include "reading_csv.h"
 
 /* A config file is a few kilobytes; anything this large is a wrong file, not a config. */
 #define CONFIG_FILE_MAX_BYTES (1024 * 1024)
@@ -22,7 +25,6 @@
 #define MAX_SENSORS 4096
 #define MAX_BUSES 256
 #define MAX_PROFILES 1024
-#define MAX_ALARMS_PER_PROFILE 256
 #define MAX_SHIPMENTS 4096
 
 #define MS_PER_S INT64_C(1000)
@@ -42,6 +44,7 @@ struct name_ref {
 struct parse {
     struct config *config;
     struct cfg_error *err;
+    unsigned flags;                /* enum config_flags */
     struct name_ref *sensor_refs; /* config->sensor_count entries, sorted */
 };
 
@@ -106,32 +109,7 @@ static long find_name(const struct name_ref *refs, size_t count, const char *nam
     return -1;
 }
 
-/* Writes "a, b, c" of count strings into buf, ending in ", ..." when they do not all fit. */
-static void join_strings(char *buf, size_t cap, const char *const *names, size_t count)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < count; i++) {
-        int n = snprintf(buf + used, cap - used, "%s%s", i > 0 ? ", " : "", names[i]);
-        if (n < 0 || (size_t)n >= cap - used - 5) {
-            snprintf(buf + used, cap - used, "%s...", i > 0 ? ", " : "");
-            return;
-        }
-        used += (size_t)n;
-    }
-}
 
-/* join_strings() of the first few of count names laid out every stride bytes. */
-static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t count)
-{
-    const char *list[9];
-    size_t n = count < 8 ? count : 8;
-    for (size_t i = 0; i < n; i++)
-        list[i] = names + i * stride;
-    if (count > n)
-        list[n++] = "...";
-    join_strings(buf, cap, list, n);
-}
 
 /* Reads key as an identifier (cfg_is_identifier) of at most cap - 1 characters into buf. */
 static int get_identifier(const cJSON *obj, const char *path, const char *key, bool required,
@@ -370,9 +348,24 @@ static int parse_calibration(const cJSON *sensor, const char *path, struct confi
     return 0;
 }
 
+/* "calibration_due": "2027-03-01": the date the certificate runs out, at 00:00 UTC. */
+static int parse_calibration_due(const cJSON *sensor, const char *path, struct config_sensor *s,
+                                 struct cfg_error *err)
+{
+    char text[32], ts[48], mp[sizeof(err->path)];
+    int rc = cfg_get_string(sensor, path, "calibration_due", false, "", text, sizeof(text), err);
+    if (rc < 0 || text[0] == '\0')
+        return rc;
+    int n = snprintf(ts, sizeof(ts), "%sT00:00:00Z", text);
+    if (strlen(text) != 10 || n <= 0 || reading_csv_parse_ts(ts, (size_t)n, &s->calibration_due_ms) < 0)
+        return cfg_fail(err, cfg_path_key(mp, sizeof(mp), path, "calibration_due"),
+                        "expected a date as YYYY-MM-DD, got \"%.20s\"", text);
+    return 0;
+}
+
 static int parse_sensors(const cJSON *root, struct parse *p)
 {
-    static const char *const keys[] = {"id", "name", "calibration", NULL};
+    static const char *const keys[] = {"id", "name", "calibration", "calibration_due", NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     const cJSON *arr;
@@ -403,6 +396,9 @@ static int parse_sensors(const cJSON *root, struct parse *p)
         if (rc < 0)
             return rc;
         rc = parse_calibration(item, path, s, err);
+        if (rc < 0)
+            return rc;
+        rc = parse_calibration_due(item, path, s, err);
         if (rc < 0)
             return rc;
         c->sensor_count = i + 1;
@@ -514,152 +510,69 @@ static int parse_buses(const cJSON *root, struct parse *p)
 
 /* ---- profiles ---- */
 
-static int parse_alarm(const cJSON *item, const char *path, struct alarm_def *a,
-                       struct cfg_error *err)
-{
-    static const char *const keys[] = {"id",    "quantity", "condition", "limit",  "hysteresis",
-                                       "delay", "severity", "message",   "action", NULL};
-    char text[256];
-    char member_path[sizeof(err->path)];
-
-    int rc = cfg_check_keys(item, path, keys, err);
-    if (rc < 0)
-        return rc;
-    rc = get_identifier(item, path, "id", true, a->id, sizeof(a->id), err);
-    if (rc < 0)
-        return rc;
-
-    rc = cfg_get_string(item, path, "quantity", true, NULL, text, sizeof(text), err);
-    if (rc < 0)
-        return rc;
-    if (quantity_parse(text, &a->quantity) < 0) {
-        const char *names[QUANTITY_COUNT];
-        char known[128];
-        for (unsigned q = 0; q < QUANTITY_COUNT; q++)
-            names[q] = quantity_name(q);
-        join_strings(known, sizeof(known), names, QUANTITY_COUNT);
-        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "quantity"),
-                        "expected one of %s, got \"%.40s\"", known, text);
-    }
-
-    rc = cfg_get_string(item, path, "condition", true, NULL, text, sizeof(text), err);
-    if (rc < 0)
-        return rc;
-    if (alarm_condition_parse(text, &a->condition) < 0)
-        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "condition"),
-                        "expected above, at_or_above, below or at_or_below, got \"%.40s\"", text);
-
-    rc = cfg_get_number(item, path, "limit", true, 0.0, -DBL_MAX, DBL_MAX, &a->limit, err);
-    if (rc < 0)
-        return rc;
-    rc = cfg_get_number(item, path, "hysteresis", false, 0.0, 0.0, DBL_MAX, &a->hysteresis, err);
-    if (rc < 0)
-        return rc;
-    rc = cfg_get_duration(item, path, "delay", false, 0, 0, INT64_MAX, &a->delay_ms, err);
-    if (rc < 0)
-        return rc;
-
-    rc = cfg_get_string(item, path, "severity", false, "critical", text, sizeof(text), err);
-    if (rc < 0)
-        return rc;
-    if (alarm_severity_parse(text, &a->severity) < 0)
-        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "severity"),
-                        "expected critical or warning, got \"%.40s\"", text);
-
-    rc = get_text(item, path, "message", true, NULL, a->message, sizeof(a->message), err);
-    if (rc < 0)
-        return rc;
-    return cfg_get_string(item, path, "action", false, "", a->action, sizeof(a->action), err);
-}
-
-static int parse_profile(const cJSON *item, struct config_profile *prof, struct cfg_error *err)
-{
-    static const char *const keys[] = {"description", "alarms", NULL};
-    char path[sizeof(err->path)];
-    char alarm_path[sizeof(err->path)];
-    const cJSON *arr;
-    size_t count = 0;
-
-    cfg_path_key(path, sizeof(path), "profiles", prof->name);
-    int rc = cfg_check_keys(item, path, keys, err);
-    if (rc < 0)
-        return rc;
-    rc = cfg_get_string(item, path, "description", false, "", prof->description,
-                        sizeof(prof->description), err);
-    if (rc < 0)
-        return rc;
-    rc = cfg_get_array(item, path, "alarms", true, &arr, err);
-    if (rc < 0)
-        return rc;
-    char arr_path[sizeof(err->path)];
-    cfg_path_key(arr_path, sizeof(arr_path), path, "alarms");
-    rc = check_count(arr, arr_path, "alarm", MAX_ALARMS_PER_PROFILE, &count, err);
-    if (rc < 0)
-        return rc;
-    prof->alarms = calloc(count, sizeof(*prof->alarms));
-    if (prof->alarms == NULL)
-        return -ENOMEM;
-
-    const cJSON *a = arr->child;
-    for (size_t i = 0; i < count; i++, a = a->next) {
-        cfg_path_index(alarm_path, sizeof(alarm_path), arr_path, i);
-        rc = parse_alarm(a, alarm_path, &prof->alarms[i], err);
-        if (rc < 0)
-            return rc;
-        prof->alarm_count = i + 1;
-        /* At most MAX_ALARMS_PER_PROFILE entries: a quadratic check is cheap. */
-        for (size_t k = 0; k < i; k++) {
-            if (strcmp(prof->alarms[k].id, prof->alarms[i].id) == 0) {
-                char id_path[sizeof(err->path)];
-                return cfg_fail(err, cfg_path_key(id_path, sizeof(id_path), alarm_path, "id"),
-                                "duplicate alarm id \"%s\" (also %s[%zu])", prof->alarms[i].id,
-                                arr_path, k);
-            }
-        }
-    }
-    return 0;
-}
-
-static int parse_profiles(const cJSON *root, struct parse *p, struct name_ref **refs_out)
+/* The config's own profiles (profile.c parses each). Presets are added on demand by
+ * shipments. */
+static int parse_profiles(const cJSON *root, struct parse *p)
 {
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     const cJSON *obj;
-    size_t count = 0, first, dup;
+    char path[sizeof(err->path)];
+    size_t count = 0;
 
-    int rc = cfg_get_object(root, "", "profiles", true, &obj, err);
-    if (rc < 0)
+    int rc = cfg_get_object(root, "", "profiles", false, &obj, err);
+    if (rc < 0 || obj == NULL)
         return rc;
-    rc = check_count(obj, "profiles", "profile", MAX_PROFILES, &count, err);
-    if (rc < 0)
-        return rc;
-    c->profiles = calloc(count, sizeof(*c->profiles));
+    for (const cJSON *item = obj->child; item != NULL; item = item->next)
+        count++;
+    if (count > MAX_PROFILES)
+        return cfg_fail(err, "profiles", "expected at most %d profiles, got %zu", MAX_PROFILES,
+                        count);
+    /* Room for every preset too: shipments may name them. */
+    c->profiles = calloc(count + presets_count() + 1, sizeof(*c->profiles));
     if (c->profiles == NULL)
         return -ENOMEM;
 
     const cJSON *item = obj->child;
     for (size_t i = 0; i < count; i++, item = item->next) {
-        struct config_profile *prof = &c->profiles[i];
         const char *name = item->string != NULL ? item->string : "";
-        if (!cfg_is_identifier(name, sizeof(prof->name)))
+        if (!cfg_is_identifier(name, PROFILE_NAME_MAX))
             return cfg_fail(err, "profiles",
-                            "expected profile names of 1 to %zu characters from " IDENTIFIER_CHARS
+                            "expected profile names of 1 to %d characters from " IDENTIFIER_CHARS
                             ", got \"%.40s\"",
-                            sizeof(prof->name) - 1, name);
-        memcpy(prof->name, name, strlen(name) + 1);
+                            PROFILE_NAME_MAX - 1, name);
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(c->profiles[k].name, name) == 0)
+                return cfg_fail(err, "profiles", "profile \"%s\" is defined more than once",
+                                name);
+        }
         c->profile_count = i + 1;
-        rc = parse_profile(item, prof, err);
+        rc = profile_parse(item, name, cfg_path_key(path, sizeof(path), "profiles", name),
+                           &c->profiles[i], err);
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
 
-    rc = sort_names(c->profiles[0].name, sizeof(c->profiles[0]), count, refs_out, &first, &dup);
+/* The profile called name: the config's own, or a preset added to the list on first use. */
+static long find_profile(struct config *c, const char *name)
+{
+    for (size_t i = 0; i < c->profile_count; i++) {
+        if (strcmp(c->profiles[i].name, name) == 0)
+            return (long)i;
+    }
+    if (!presets_find(name))
+        return -ENOENT;
+    if (c->profiles == NULL) {
+        c->profiles = calloc(presets_count() + 1, sizeof(*c->profiles));
+        if (c->profiles == NULL)
+            return -ENOMEM;
+    }
+    int rc = profile_from_preset(name, &c->profiles[c->profile_count]);
     if (rc < 0)
         return rc;
-    if (rc > 0)
-        return cfg_fail(err, "profiles", "profile \"%s\" is defined more than once",
-                        c->profiles[dup].name);
-    return 0;
+    return (long)c->profile_count++;
 }
 
 /* ---- shipments ---- */
@@ -690,6 +603,21 @@ static int parse_shipment_sensors(const cJSON *item, const char *path, struct co
         if (!cJSON_IsString(s) || s->valuestring == NULL)
             return cfg_fail(err, elem_path, "expected a sensor id (a string)");
         long idx = find_sensor(p, s->valuestring);
+        if (idx < 0 && (p->flags & CONFIG_RULES_ONLY)) {
+            /* Replay: the CSV names the sensors; only the id matters. */
+            if (!cfg_is_identifier(s->valuestring, READING_SENSOR_ID_MAX))
+                return cfg_fail(err, elem_path,
+                                "expected a sensor id of 1 to %d characters from " IDENTIFIER_CHARS,
+                                READING_SENSOR_ID_MAX - 1);
+            for (size_t k = 0; k < j; k++) {
+                if (strcmp(sh->sensor_ids[k], s->valuestring) == 0)
+                    return cfg_fail(err, elem_path, "sensor \"%s\" is listed twice (also %s[%zu])",
+                                    s->valuestring, arr_path, k);
+            }
+            memcpy(sh->sensor_ids[j], s->valuestring, strlen(s->valuestring) + 1);
+            sh->sensor_count = j + 1;
+            continue;
+        }
         if (idx < 0)
             return cfg_fail(err, elem_path, "sensor \"%.40s\" is not declared in sensors[]",
                             s->valuestring);
@@ -706,10 +634,41 @@ static int parse_shipment_sensors(const cJSON *item, const char *path, struct co
     return 0;
 }
 
-static int parse_shipment(const cJSON *item, const char *path, struct config_shipment *sh,
-                          struct parse *p, const struct name_ref *profile_refs, size_t *seen_by)
+/* "budget_used": {"<budget alarm id>": "1h30m"}: what earlier legs of the journey used. */
+static int parse_budget_used(const cJSON *item, const char *path, struct config_shipment *sh,
+                             const struct config_profile *prof, struct cfg_error *err)
 {
-    static const char *const keys[] = {"id", "kind", "description", "profile", "sensors", NULL};
+    char bp[sizeof(err->path)], ap[sizeof(err->path)];
+    const cJSON *obj;
+    int rc = cfg_get_object(item, path, "budget_used", false, &obj, err);
+    if (rc < 0)
+        return rc;
+    sh->budget_used_ms = calloc(prof->alarm_count + 1, sizeof(*sh->budget_used_ms));
+    if (sh->budget_used_ms == NULL)
+        return -ENOMEM;
+    if (obj == NULL)
+        return 0;
+    cfg_path_key(bp, sizeof(bp), path, "budget_used");
+    for (const cJSON *e = obj->child; e != NULL; e = e->next) {
+        const char *id = e->string != NULL ? e->string : "";
+        cfg_path_key(ap, sizeof(ap), bp, id);
+        int a = profile_alarm_index(prof, id);
+        if (a < 0 || prof->alarms[a].kind != ALARM_KIND_BUDGET)
+            return cfg_fail(err, ap, "expected the id of a budget alarm of profile \"%s\"",
+                            prof->name);
+        rc = cfg_get_duration(obj, bp, id, true, 0, 0, INT64_MAX / 4, &sh->budget_used_ms[a],
+                              err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_shipment(const cJSON *item, const char *path, struct config_shipment *sh,
+                          struct parse *p, size_t *seen_by)
+{
+    static const char *const keys[] = {"id",      "kind",    "description", "profile",
+                                       "sensors", "budget_used", NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     char member_path[sizeof(err->path)];
@@ -736,19 +695,31 @@ static int parse_shipment(const cJSON *item, const char *path, struct config_shi
     rc = cfg_get_string(item, path, "profile", true, NULL, text, sizeof(text), err);
     if (rc < 0)
         return rc;
-    long idx = find_name(profile_refs, c->profile_count, text);
+    long idx = find_profile(c, text);
+    if (idx == -ENOMEM)
+        return -ENOMEM;
     if (idx < 0) {
-        char known[160];
-        join_names(known, sizeof(known), c->profiles[0].name, sizeof(c->profiles[0]),
-                   c->profile_count);
+        char known[512] = "";
+        for (size_t i = 0; i < c->profile_count; i++) {
+            size_t len = strlen(known);
+            snprintf(known + len, sizeof(known) - len, "%s, ", c->profiles[i].name);
+        }
+        for (size_t i = 0; i < presets_count(); i++) {
+            size_t len = strlen(known);
+            snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
+                     presets_at(i)->name);
+        }
         return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, "profile"),
-                        "unknown profile \"%.40s\"; profiles: %s", text, known);
+                        "unknown profile \"%.40s\"; profiles and presets: %s", text, known);
     }
     sh->profile = (size_t)idx;
-    return parse_shipment_sensors(item, path, sh, p, seen_by);
+    rc = parse_shipment_sensors(item, path, sh, p, seen_by);
+    if (rc < 0)
+        return rc;
+    return parse_budget_used(item, path, sh, &c->profiles[sh->profile], err);
 }
 
-static int parse_shipments(const cJSON *root, struct parse *p, const struct name_ref *profile_refs)
+static int parse_shipments(const cJSON *root, struct parse *p)
 {
     struct config *c = p->config;
     struct cfg_error *err = p->err;
@@ -765,7 +736,7 @@ static int parse_shipments(const cJSON *root, struct parse *p, const struct name
     if (rc < 0)
         goto out;
     c->shipments = calloc(count, sizeof(*c->shipments));
-    seen_by = calloc(c->sensor_count, sizeof(*seen_by));
+    seen_by = calloc(c->sensor_count + 1, sizeof(*seen_by));
     if (c->shipments == NULL || seen_by == NULL) {
         rc = -ENOMEM;
         goto out;
@@ -776,12 +747,15 @@ static int parse_shipments(const cJSON *root, struct parse *p, const struct name
         struct config_shipment *sh = &c->shipments[i];
         cfg_path_index(path, sizeof(path), "shipments", i);
         c->shipment_count = i + 1;
-        rc = parse_shipment(item, path, sh, p, profile_refs, seen_by);
+        rc = parse_shipment(item, path, sh, p, seen_by);
         if (rc < 0)
             goto out;
         /* Clear only what this shipment marked: clearing all would be quadratic. */
-        for (size_t j = 0; j < sh->sensor_count; j++)
-            seen_by[find_sensor(p, sh->sensor_ids[j])] = 0;
+        for (size_t j = 0; j < sh->sensor_count; j++) {
+            long idx = find_sensor(p, sh->sensor_ids[j]);
+            if (idx >= 0)
+                seen_by[idx] = 0;
+        }
     }
 
     rc = sort_names(c->shipments[0].id, sizeof(c->shipments[0]), count, &refs, &first, &dup);
@@ -833,13 +807,17 @@ static int parse_root(const cJSON *root, struct parse *p)
                                        "sensors",    "buses",    "profiles",  "shipments", NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
-    struct name_ref *profile_refs = NULL;
     char level[256];
 
     int rc = cfg_check_keys(root, "", keys, err);
     if (rc < 0)
         goto out;
-    rc = get_identifier(root, "", "gateway_id", true, c->gateway_id, sizeof(c->gateway_id), err);
+    bool rules_only = p->flags & CONFIG_RULES_ONLY;
+    if (rules_only && cJSON_GetObjectItemCaseSensitive(root, "gateway_id") == NULL)
+        snprintf(c->gateway_id, sizeof(c->gateway_id), "replay");
+    else
+        rc = get_identifier(root, "", "gateway_id", true, c->gateway_id, sizeof(c->gateway_id),
+                            err);
     if (rc < 0)
         goto out;
     rc = get_text(root, "", "data_dir", false, "/var/lib/coldchain", c->data_dir,
@@ -854,29 +832,32 @@ static int parse_root(const cJSON *root, struct parse *p)
                       "expected error, warning, notice, info or debug, got \"%.40s\"", level);
         goto out;
     }
-    rc = parse_mqtt(root, c, err);
-    if (rc < 0)
-        goto out;
+    if (!rules_only || cJSON_GetObjectItemCaseSensitive(root, "mqtt") != NULL) {
+        rc = parse_mqtt(root, c, err);
+        if (rc < 0)
+            goto out;
+    }
     rc = parse_store(root, c, err);
     if (rc < 0)
         goto out;
-    rc = parse_sensors(root, p);
-    if (rc < 0)
-        goto out;
+    if (!rules_only || cJSON_GetObjectItemCaseSensitive(root, "sensors") != NULL) {
+        rc = parse_sensors(root, p);
+        if (rc < 0)
+            goto out;
+    }
     rc = parse_buses(root, p);
     if (rc < 0)
         goto out;
-    rc = parse_profiles(root, p, &profile_refs);
+    rc = parse_profiles(root, p);
     if (rc < 0)
         goto out;
-    rc = parse_shipments(root, p, profile_refs);
+    rc = parse_shipments(root, p);
 out:
-    free(profile_refs);
     return rc;
 }
 
-int config_parse(const char *text, size_t len, const char *label, struct config **config_out,
-                 struct cfg_error *err)
+int config_parse(const char *text, size_t len, const char *label, unsigned flags,
+                 struct config **config_out, struct cfg_error *err)
 {
     struct cfg_error local_err;
     struct config *c = NULL;
@@ -943,6 +924,7 @@ int config_parse(const char *text, size_t len, const char *label, struct config 
     snprintf(c->path, sizeof(c->path), "%s", label != NULL ? label : "");
     p.config = c;
     p.err = err;
+    p.flags = flags;
     rc = parse_root(root, &p);
     if (rc < 0)
         goto out;
@@ -959,7 +941,8 @@ out:
     return rc;
 }
 
-int config_load(const char *path, struct config **config_out, struct cfg_error *err)
+int config_load(const char *path, unsigned flags, struct config **config_out,
+                struct cfg_error *err)
 {
     struct cfg_error local_err;
     char *text = NULL;
@@ -1003,7 +986,7 @@ int config_load(const char *path, struct config **config_out, struct cfg_error *
             goto out;
         }
     }
-    rc = config_parse(text, len, path, config_out, err);
+    rc = config_parse(text, len, path, flags, config_out, err);
 out:
     if (rc < 0 && err->msg[0] == '\0') {
         char buf[128];
@@ -1026,10 +1009,12 @@ void config_free(struct config *config)
     }
     free(config->buses);
     for (size_t i = 0; i < config->profile_count; i++)
-        free(config->profiles[i].alarms);
+        profile_clear(&config->profiles[i]);
     free(config->profiles);
-    for (size_t i = 0; i < config->shipment_count; i++)
+    for (size_t i = 0; i < config->shipment_count; i++) {
         free(config->shipments[i].sensor_ids);
+        free(config->shipments[i].budget_used_ms);
+    }
     free(config->shipments);
     free(config->sensors);
     free(config);
@@ -1044,4 +1029,78 @@ int config_sensor_index(const struct config *config, const char *sensor_id)
             return (int)i;
     }
     return -ENOENT;
+}
+
+int config_rules_new(const struct config *config, const int64_t *started_ms,
+                     struct rules **rules_out)
+{
+    int r = -ENOMEM;
+    size_t n = config->shipment_count;
+    struct rules_shipment_def *defs = calloc(n ? n : 1, sizeof(*defs));
+    int64_t **due = calloc(n ? n : 1, sizeof(*due));
+    if (defs == NULL || due == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct config_shipment *s = &config->shipments[i];
+        const struct config_profile *p = &config->profiles[s->profile];
+        due[i] = calloc(s->sensor_count, sizeof(*due[i]));
+        if (due[i] == NULL)
+            goto out;
+        for (size_t k = 0; k < s->sensor_count; k++) {
+            int idx = config_sensor_index(config, s->sensor_ids[k]);
+            due[i][k] = idx >= 0 ? config->sensors[idx].calibration_due_ms : 0;
+        }
+        defs[i] = (struct rules_shipment_def){
+            .id = s->id, .started_ms = started_ms ? started_ms[i] : 0, .alarms = p->alarms,
+            .alarm_count = p->alarm_count,
+            .sensor_ids = (const char(*)[READING_SENSOR_ID_MAX])s->sensor_ids,
+            .cal_due_ms = due[i], .sensor_count = s->sensor_count,
+            .budget_used_ms = s->budget_used_ms, .suppress = p->suppress,
+            .suppress_count = p->suppress_count};
+    }
+    r = rules_new(defs, n, rules_out);
+out:
+    for (size_t i = 0; due != NULL && i < n; i++)
+        free(due[i]);
+    free(due);
+    free(defs);
+    return r;
+}
+
+/* Values no probe of that kind can report: a broken probe or a decoding error, never goods at
+ * that temperature (DESIGN §4). */
+static bool plausible(uint8_t quantity, double v)
+{
+    switch (quantity) {
+    case QUANTITY_TEMPERATURE:
+        return v >= -100.0 && v <= 150.0;
+    case QUANTITY_HUMIDITY:
+        return v >= 0.0 && v <= 110.0; /* a condensing probe may read a little over 100 */
+    case QUANTITY_DOOR:
+        return v == 0.0 || v == 1.0;
+    case QUANTITY_BATTERY:
+        return v >= 0.0 && v <= 100.0;
+    }
+    return false;
+}
+
+bool config_calibrate(const struct config *config, struct reading *r, double *raw_out)
+{
+    if (raw_out != NULL)
+        *raw_out = r->value;
+    if ((r->flags & READING_FAULT) || r->quantity >= QUANTITY_COUNT) {
+        r->value = (double)NAN;
+        r->flags |= READING_FAULT;
+        return false;
+    }
+    int idx = config_sensor_index(config, r->sensor_id);
+    if (idx >= 0) {
+        const struct config_calibration *c = &config->sensors[idx].calibration[r->quantity];
+        r->value = r->value * c->gain + c->offset;
+    }
+    if (isfinite(r->value) && plausible(r->quantity, r->value))
+        return false;
+    r->flags |= READING_FAULT;
+    r->value = (double)NAN;
+    return true;
 }

@@ -5,12 +5,15 @@
 #ifndef COLDCHAIN_CONFIG_H
 #define COLDCHAIN_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "alarm.h"
 #include "cfgjson.h"
+#include "profile.h"
 #include "reading.h"
+#include "rules.h"
 #include "sensor.h"
 
 #define CONFIG_ID_MAX 64
@@ -24,19 +27,13 @@ struct config_sensor {
     char id[READING_SENSOR_ID_MAX];  /* identifier (cfg_is_identifier) */
     char name[128];                  /* for people; defaults to the id */
     struct config_calibration calibration[QUANTITY_COUNT];
+    int64_t calibration_due_ms;      /* "calibration_due": "2027-03-01" (00:00 UTC); 0 = none */
 };
 
 struct config_bus {
     char name[CONFIG_ID_MAX];
     const struct sensor_adapter *adapter; /* from the registry, by "type" */
     void *state;                          /* adapter->open() result, owned: config_free closes */
-};
-
-struct config_profile {
-    char name[CONFIG_ID_MAX];
-    char description[256];
-    struct alarm_def *alarms; /* alarm_count entries, owned */
-    size_t alarm_count;
 };
 
 struct config_shipment {
@@ -46,6 +43,7 @@ struct config_shipment {
     size_t profile;           /* index into config.profiles */
     char (*sensor_ids)[READING_SENSOR_ID_MAX]; /* sensor_count entries, owned */
     size_t sensor_count;
+    int64_t *budget_used_ms;  /* per alarm of its profile: used by earlier legs, owned */
 };
 
 struct config_mqtt {
@@ -76,25 +74,48 @@ struct config {
     size_t sensor_count;
     struct config_bus *buses;
     size_t bus_count;
-    struct config_profile *profiles;
+    struct config_profile *profiles; /* the config's own, then the presets its shipments use */
     size_t profile_count;
     struct config_shipment *shipments;
     size_t shipment_count;
 };
 
-/* Parses a config text. label names the source in errors. Returns 0 with *config_out (owned by
- * the caller: config_free), -EINVAL with err filled (path and what was expected), or -ENOMEM. */
-int config_parse(const char *text, size_t len, const char *label, struct config **config_out,
-                 struct cfg_error *err);
+enum config_flags {
+    /* For `coldchainctl replay`: only "profiles" and "shipments" matter. gateway_id, mqtt,
+     * sensors and buses are optional, and shipments may name sensors not declared in
+     * sensors[]. */
+    CONFIG_RULES_ONLY = 1u << 0,
+};
+
+/* Parses a config text. label names the source in errors; flags: enum config_flags. Returns 0
+ * with *config_out (owned by the caller: config_free), -EINVAL with err filled (path and what
+ * was expected), or -ENOMEM. */
+int config_parse(const char *text, size_t len, const char *label, unsigned flags,
+                 struct config **config_out, struct cfg_error *err);
 
 /* Reads and parses a file. An unreadable file is -errno with err->path "" and err->msg saying
  * why. */
-int config_load(const char *path, struct config **config_out, struct cfg_error *err);
+int config_load(const char *path, unsigned flags, struct config **config_out,
+                struct cfg_error *err);
 
 /* Frees a config and closes its adapters' states. NULL is a no-op. */
 void config_free(struct config *config);
 
 /* Looks up a sensor by id: its index, or -ENOENT. */
 int config_sensor_index(const struct config *config, const char *sensor_id);
+
+/* Builds the rules for every shipment of config: its profile's alarms and suppression windows,
+ * its sensors with their calibration due dates, its budget seeds. started_ms (per shipment, may
+ * be NULL = 0 for all: "from the first reading seen") sets where each history starts.
+ * 0, -EINVAL, -ENOMEM; *rules_out is the caller's (rules_free). The daemon and replay both use
+ * it, so a replay judges exactly as the live gateway does. */
+int config_rules_new(const struct config *config, const int64_t *started_ms,
+                     struct rules **rules_out);
+
+/* Applies the sensor's calibration (gain, then offset) to a valid reading, and turns a value no
+ * probe of that kind can report into a fault (DESIGN §4). A sensor not in sensors[] (replay) is
+ * left as it is. Returns true when the reading became a fault here; *raw_out (may be NULL) gets
+ * the value before, for the log. */
+bool config_calibrate(const struct config *config, struct reading *r, double *raw_out);
 
 #endif

@@ -30,6 +30,10 @@
 #define TELEMETRY_MAX 500        /* readings per telemetry message */
 #define SHUTDOWN_DRAIN_MS 3000   /* how long a stop waits for the broker to take the outbox */
 #define TOPIC_MAX 384
+/* Rules tick this far behind the wall clock, so a reading stamped a moment ago and still on its
+ * way through the queue is judged before time moves past it (docs/rules.md "Time"). */
+#define TICK_LAG_MS 1000
+#define TICK_INTERVAL_MS 1000
 
 struct engine {
     const struct config *cfg;
@@ -55,6 +59,7 @@ struct engine {
     size_t telemetry_count;
     int64_t telemetry_due_mono_ms;
     int64_t batch_due_mono_ms;       /* 0: no open batch */
+    int64_t tick_due_mono_ms;
 
     bool connected;
     bool connecting;
@@ -153,61 +158,60 @@ static void send_telemetry(struct engine *e)
 
 /* ---- readings ---- */
 
-/* Values no probe of that kind can report: a broken probe or a decoding error, never goods at
- * that temperature (DESIGN §4). */
-static bool plausible(uint8_t quantity, double v)
-{
-    switch (quantity) {
-    case QUANTITY_TEMPERATURE:
-        return v >= -100.0 && v <= 150.0;
-    case QUANTITY_HUMIDITY:
-        return v >= 0.0 && v <= 110.0; /* a condensing probe may read a little over 100 */
-    case QUANTITY_DOOR:
-        return v == 0.0 || v == 1.0;
-    case QUANTITY_BATTERY:
-        return v >= 0.0 && v <= 100.0;
-    }
-    return false;
-}
-
 static void emit_alert(struct engine *e, const struct rules_event *re)
 {
     const struct config *cfg = e->cfg;
     const struct config_shipment *s = &cfg->shipments[re->shipment];
     const struct alarm_def *def = &cfg->profiles[s->profile].alarms[re->alarm];
     const char *sensor_id = s->sensor_ids[re->sensor];
+    const struct alarm_event *ev = &re->ev;
     struct store_alert sa = {
         .seq = store_alert_seq_next(e->store),
-        .ts_ms = re->ev.ts_ms,
-        .value = re->ev.value,
-        .worst = re->ev.worst,
-        .since_ms = re->ev.since_ms,
+        .ts_ms = ev->ts_ms,
+        .level = ev->level,
+        .value = ev->value,
+        .worst = ev->worst,
+        .since_ms = ev->since_ms,
+        .amount_ms = ev->amount_ms,
     };
     if (messages_uuid(sa.id, sizeof(sa.id)) < 0)
         snprintf(sa.id, sizeof(sa.id), "%.24s-%llu", cfg->gateway_id, (unsigned long long)sa.seq);
     snprintf(sa.shipment_id, sizeof(sa.shipment_id), "%s", s->id);
     snprintf(sa.alarm_id, sizeof(sa.alarm_id), "%s", def->id);
     snprintf(sa.sensor_id, sizeof(sa.sensor_id), "%s", sensor_id);
-    snprintf(sa.transition, sizeof(sa.transition), "%s", alarm_transition_name(re->ev.transition));
+    snprintf(sa.transition, sizeof(sa.transition), "%s", alarm_transition_name(ev->transition));
+    snprintf(sa.state, sizeof(sa.state), "%s", alarm_isa_state_name(ev->isa_state));
 
     struct messages_alert ma = {.gateway_id = cfg->gateway_id, .id = sa.id, .seq = sa.seq,
                                 .shipment_id = s->id, .sensor_id = sensor_id, .def = def,
-                                .ev = &re->ev};
+                                .ev = ev};
     char *payload = messages_alert(&ma);
     int r = payload ? store_append_alert(e->store, &sa, e->topic_alerts, payload, NULL) : -ENOMEM;
     free(payload);
+    e->twin_dirty[re->shipment] = true;
 
     /* The log line is what a technician reads in the journal, so it is complete on its own. */
-    int prio = r < 0 ? LOG_CRIT : re->ev.transition == ALARM_RAISED ? LOG_WARNING : LOG_NOTICE;
-    log_msg(prio, "alarm[%s/%s/%s]: %s%s%s (%s %.2f %s, limit %s %.2f, worst %.2f) seq %llu%s%s",
-            s->id, def->id, sensor_id, sa.transition,
-            re->ev.transition == ALARM_RAISED ? ": " : "",
-            re->ev.transition == ALARM_RAISED ? def->message : "",
-            quantity_name(def->quantity), re->ev.value, quantity_unit(def->quantity),
-            alarm_condition_name(def->condition), def->limit, re->ev.worst,
+    bool raised = ev->transition == ALARM_RAISED;
+    int prio = r < 0                                   ? LOG_CRIT
+               : raised && def->severity == ALARM_CRITICAL ? LOG_WARNING
+                                                            : LOG_NOTICE;
+    char value[48] = "";
+    if (!isnan(ev->value) && def->quantity < QUANTITY_COUNT)
+        snprintf(value, sizeof(value), " (%s %.2f %s)",
+                 def->kind == ALARM_KIND_MKT ? "MKT" : quantity_name(def->quantity), ev->value,
+                 def->kind == ALARM_KIND_RATE ? "change" : quantity_unit(def->quantity));
+    log_msg(prio, "alarm[%s/%s/%s]: %s%s%s%s%s seq %llu%s%s", s->id, def->id, sensor_id,
+            sa.transition, raised ? ": " : "", raised ? def->message : "", value,
+            ev->notify ? "" : " (not notified: shelved or suppressed)",
             (unsigned long long)sa.seq, r < 0 ? " NOT RECORDED: " : "", r < 0 ? strerror(-r) : "");
     if (r == 0)
         e->alerts_total++;
+}
+
+static void emit_events(struct engine *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        emit_alert(e, &e->events[i]);
 }
 
 static void handle_reading(struct engine *e, const struct reading *in, int64_t now_mono_ms)
@@ -221,26 +225,16 @@ static void handle_reading(struct engine *e, const struct reading *in, int64_t n
                 READING_SENSOR_ID_MAX, rd.sensor_id);
         return;
     }
-    if (!(rd.flags & READING_FAULT)) {
-        const struct config_calibration *c = &cfg->sensors[idx].calibration[rd.quantity];
-        double raw = rd.value;
-        rd.value = raw * c->gain + c->offset;
-        if (!isfinite(rd.value) || !plausible(rd.quantity, rd.value)) {
-            log_warn("sensor[%s]: %s %.3f is not a possible reading; recorded as a fault",
-                     rd.sensor_id, quantity_name(rd.quantity), raw);
-            rd.flags |= READING_FAULT;
-        }
-    }
-    if (rd.flags & READING_FAULT)
-        rd.value = (double)NAN;
+    double raw;
+    if (config_calibrate(cfg, &rd, &raw))
+        log_warn("sensor[%s]: %s %.3f is not a possible reading; recorded as a fault",
+                 rd.sensor_id, quantity_name(rd.quantity), raw);
     e->readings_total++;
 
     if (store_append_reading(e->store, &rd) == 0 && e->batch_due_mono_ms == 0)
         e->batch_due_mono_ms = now_mono_ms + cfg->store.batch_interval_ms;
 
-    int n = rules_feed(e->rules, &rd, e->events, e->events_cap);
-    for (int i = 0; i < n; i++)
-        emit_alert(e, &e->events[i]);
+    emit_events(e, rules_feed(e->rules, &rd, e->events, e->events_cap));
 
     for (size_t i = 0; i < cfg->shipment_count; i++) {
         const struct config_shipment *s = &cfg->shipments[i];
@@ -344,6 +338,12 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
         store_flush(e->store);
         e->batch_due_mono_ms = 0;
     }
+    if (now_mono_ms >= e->tick_due_mono_ms) {
+        /* Stale sensors, delays and budgets that run out on a held value, reminders. */
+        emit_events(e, rules_tick(e->rules, clock_wall_ms() - TICK_LAG_MS, e->events,
+                                  e->events_cap));
+        e->tick_due_mono_ms = now_mono_ms + TICK_INTERVAL_MS;
+    }
     if (now_mono_ms >= e->telemetry_due_mono_ms) {
         send_telemetry(e);
         e->telemetry_due_mono_ms = now_mono_ms + e->cfg->mqtt.telemetry_interval_ms;
@@ -368,6 +368,7 @@ static int next_timeout_ms(struct engine *e, int64_t now_mono_ms)
     int64_t due = now_mono_ms + 1000;
     due = min_due(due, e->batch_due_mono_ms);
     due = min_due(due, e->telemetry_due_mono_ms);
+    due = min_due(due, e->tick_due_mono_ms);
     if (!e->connected && !e->connecting)
         due = min_due(due, e->reconnect_due_mono_ms);
     for (size_t i = 0; i < e->cfg->shipment_count; i++) {
@@ -381,81 +382,117 @@ static int next_timeout_ms(struct engine *e, int64_t now_mono_ms)
 
 /* ---- lifecycle ---- */
 
-static int restore_alarm(void *arg, const struct store_alert *last)
+/* ---- restart: the history replayed through the rules (docs/rules.md "Restarts") ---- */
+
+static int replay_reading(void *arg, const struct reading *r)
 {
     struct engine *e = arg;
-    const struct config *cfg = e->cfg;
-    if (strcmp(last->transition, "raised") != 0)
-        return 0;
+    int n = rules_feed(e->rules, r, e->events, e->events_cap);
+    return n < 0 ? n : 0; /* the events were announced when they happened */
+}
+
+struct announced {
+    struct engine *e;
+    uint8_t *state;  /* per instance: enum alarm_isa_state last announced */
+    uint8_t *level;
+    size_t *first;   /* per shipment: index of its first instance */
+};
+
+static int note_announced(void *arg, const struct store_alert *last)
+{
+    struct announced *an = arg;
+    const struct config *cfg = an->e->cfg;
     for (size_t si = 0; si < cfg->shipment_count; si++) {
         const struct config_shipment *s = &cfg->shipments[si];
         if (strcmp(s->id, last->shipment_id) != 0)
             continue;
         const struct config_profile *p = &cfg->profiles[s->profile];
-        for (size_t a = 0; a < p->alarm_count; a++) {
-            if (strcmp(p->alarms[a].id, last->alarm_id) != 0)
+        int a = profile_alarm_index(p, last->alarm_id);
+        for (size_t k = 0; a >= 0 && k < s->sensor_count; k++) {
+            if (strcmp(s->sensor_ids[k], last->sensor_id) != 0)
                 continue;
-            for (size_t k = 0; k < s->sensor_count; k++) {
-                if (strcmp(s->sensor_ids[k], last->sensor_id) != 0)
-                    continue;
-                struct alarm_instance inst = {.state = ALARM_ACTIVE, .since_ms = last->since_ms,
-                                              .raised_ms = last->ts_ms, .worst = last->worst};
-                rules_restore(e->rules, si, a, k, &inst);
-                log_notice("alarm[%s/%s/%s]: still active since the last run (raised seq %llu)",
-                           s->id, last->alarm_id, last->sensor_id,
-                           (unsigned long long)last->seq);
+            size_t i = an->first[si] + (size_t)a * s->sensor_count + k;
+            uint8_t st = ALARM_ISA_NORMAL;
+            for (unsigned x = ALARM_ISA_NORMAL; x <= ALARM_ISA_RTN_UNACKED; x++) {
+                if (strcmp(alarm_isa_state_name(x), last->state) == 0)
+                    st = (uint8_t)x;
             }
+            an->state[i] = st;
+            an->level[i] = last->level;
         }
     }
     return 0;
 }
 
-/* Starts each summary from what the history holds since the shipment began. */
-static int seed_summaries(struct engine *e)
+/* Rebuilds every instance, budget and summary from the shipments' readings, then makes what
+ * people were told agree with it: an alarm announced as active stays active without a second
+ * "raised", one that ended while the gateway was down is cleared now, and one that began while
+ * it was down is raised now. */
+static int restore_state(struct engine *e)
 {
     const struct config *cfg = e->cfg;
+    int64_t from_ms = INT64_MAX;
+    size_t total = 0;
     for (size_t i = 0; i < cfg->shipment_count; i++) {
-        const struct config_shipment *s = &cfg->shipments[i];
-        for (size_t k = 0; k < s->sensor_count; k++) {
-            for (unsigned q = 0; q < QUANTITY_COUNT; q++) {
-                struct store_reading_stats st;
-                int r = store_reading_stats(e->store, s->sensor_ids[k], (uint8_t)q,
-                                            e->shipment_started_ms[i], &st);
-                if (r < 0)
-                    return r;
-                if (st.count + st.fault_count == 0)
-                    continue;
-                struct rules_summary seed = {
-                    .count = st.count, .fault_count = st.fault_count, .min = st.min,
-                    .max = st.max, .sum = st.sum, .last_value = st.last_value,
-                    .last_ts_ms = st.last_ts_ms, .last_flags = st.last_flags};
-                rules_seed_summary(e->rules, i, k, q, &seed);
+        if (e->shipment_started_ms[i] < from_ms)
+            from_ms = e->shipment_started_ms[i];
+        total += cfg->profiles[cfg->shipments[i].profile].alarm_count *
+                 cfg->shipments[i].sensor_count;
+    }
+    int r = store_readings_each(e->store, from_ms, replay_reading, e);
+    if (r < 0)
+        return r;
+
+    struct announced an = {.e = e};
+    an.state = calloc(total + 1, sizeof(*an.state));
+    an.level = calloc(total + 1, sizeof(*an.level));
+    an.first = calloc(cfg->shipment_count, sizeof(*an.first));
+    if (!an.state || !an.level || !an.first) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < cfg->shipment_count; i++) {
+        an.first[i] = at;
+        at += cfg->profiles[cfg->shipments[i].profile].alarm_count *
+              cfg->shipments[i].sensor_count;
+    }
+    r = store_last_alarms(e->store, note_announced, &an);
+    if (r < 0)
+        goto out;
+    int64_t now_ms = clock_wall_ms();
+    for (size_t si = 0; si < cfg->shipment_count; si++) {
+        const struct config_shipment *s = &cfg->shipments[si];
+        size_t alarms = cfg->profiles[s->profile].alarm_count;
+        for (size_t a = 0; a < alarms; a++) {
+            for (size_t k = 0; k < s->sensor_count; k++) {
+                size_t i = an.first[si] + a * s->sensor_count + k;
+                struct rules_event re = {.shipment = (uint32_t)si, .alarm = (uint32_t)a,
+                                         .sensor = (uint32_t)k};
+                int rr = rules_reconcile(e->rules, si, a, k, an.state[i], an.level[i], now_ms,
+                                         &re.ev);
+                if (rr == 1)
+                    emit_alert(e, &re);
+                else if (rr == 0 && an.state[i] != ALARM_ISA_NORMAL)
+                    log_notice("alarm[%s/%s/%s]: still %s since the last run", s->id,
+                               cfg->profiles[s->profile].alarms[a].id, s->sensor_ids[k],
+                               alarm_isa_state_name(an.state[i]));
             }
         }
     }
-    return 0;
+out:
+    free(an.state);
+    free(an.level);
+    free(an.first);
+    return r;
 }
 
 static int build_rules(struct engine *e)
 {
-    const struct config *cfg = e->cfg;
-    struct rules_shipment_def *defs = calloc(cfg->shipment_count, sizeof(*defs));
-    if (!defs)
-        return -ENOMEM;
-    for (size_t i = 0; i < cfg->shipment_count; i++) {
-        const struct config_shipment *s = &cfg->shipments[i];
-        const struct config_profile *p = &cfg->profiles[s->profile];
-        defs[i] = (struct rules_shipment_def){.id = s->id, .alarms = p->alarms,
-                                              .alarm_count = p->alarm_count,
-                                              .sensor_ids = (const char(*)[READING_SENSOR_ID_MAX])s->sensor_ids,
-                                              .sensor_count = s->sensor_count};
-    }
-    int r = rules_new(defs, cfg->shipment_count, &e->rules);
-    free(defs);
+    int r = config_rules_new(e->cfg, e->shipment_started_ms, &e->rules);
     if (r < 0)
         return r;
     e->events_cap = rules_max_events(e->rules);
-    e->events = calloc(e->events_cap ? e->events_cap : 1, sizeof(*e->events));
+    e->events = calloc(e->events_cap, sizeof(*e->events));
     return e->events ? 0 : -ENOMEM;
 }
 
@@ -503,10 +540,7 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
     r = build_rules(e);
     if (r < 0)
         goto out;
-    r = seed_summaries(e);
-    if (r < 0)
-        goto out;
-    r = store_last_alarms(e->store, restore_alarm, e);
+    r = restore_state(e);
     if (r < 0)
         goto out;
     r = store_flush(e->store);

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 
     struct config *config = NULL;
     struct cfg_error err = {0};
-    int r = config_load(config_path, &config, &err);
+    int r = config_load(config_path, 0, &config, &err);
     if (r < 0) {
         if (err.path[0])
             fprintf(stderr, "%s: %s: %s\n", config_path, err.path, err.msg);

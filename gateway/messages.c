@@ -97,11 +97,33 @@ char *messages_telemetry(const char *gateway_id, const struct reading *readings,
     return finish(root, ok);
 }
 
+/* What only some kinds have: the budget, the MKT window, the rate, the silence. */
+static bool add_kind_fields(cJSON *o, const struct alarm_def *def, const struct alarm_event *ev)
+{
+    switch ((enum alarm_kind)def->kind) {
+    case ALARM_KIND_BUDGET:
+        return cJSON_AddNumberToObject(o, "budget_s", (double)(def->budget_ms / 1000)) &&
+               cJSON_AddNumberToObject(o, ev->transition == ALARM_RESOLVED ? "credit_s"
+                                                                           : "budget_used_s",
+                                       (double)(ev->amount_ms / 1000));
+    case ALARM_KIND_MKT:
+        return cJSON_AddNumberToObject(o, "window_s", (double)(def->window_ms / 1000)) != NULL;
+    case ALARM_KIND_RATE:
+        return add_value(o, "rate", def->rate) &&
+               cJSON_AddNumberToObject(o, "per_s", (double)(def->window_ms / 1000));
+    case ALARM_KIND_STALE:
+        return cJSON_AddNumberToObject(o, "silent_s", (double)(ev->amount_ms / 1000)) != NULL;
+    case ALARM_KIND_CALIBRATION:
+        return cJSON_AddNumberToObject(o, "due_in_s", (double)(ev->amount_ms / 1000)) != NULL;
+    default:
+        return true;
+    }
+}
+
 char *messages_alert(const struct messages_alert *a)
 {
     const struct alarm_def *def = a->def;
     const struct alarm_event *ev = a->ev;
-    bool raised = ev->transition == ALARM_RAISED;
     cJSON *root = cJSON_CreateObject();
     if (!root)
         return NULL;
@@ -113,21 +135,35 @@ char *messages_alert(const struct messages_alert *a)
               cJSON_AddStringToObject(root, "sensor", a->sensor_id) &&
               cJSON_AddStringToObject(root, "alarm", def->id) &&
               cJSON_AddStringToObject(root, "quantity", quantity_name(def->quantity)) &&
+              cJSON_AddStringToObject(root, "kind", alarm_kind_name(def->kind)) &&
+              cJSON_AddStringToObject(root, "quantity",
+                                      def->quantity < QUANTITY_COUNT ? quantity_name(def->quantity)
+                                                                     : "any") &&
               cJSON_AddStringToObject(root, "transition", alarm_transition_name(ev->transition)) &&
-              cJSON_AddStringToObject(root, "state",
-                                      alarm_state_name(raised ? ALARM_ACTIVE : ALARM_NORMAL)) &&
+              cJSON_AddStringToObject(root, "state", alarm_isa_state_name(ev->isa_state)) &&
+              cJSON_AddBoolToObject(root, "notify", ev->notify) &&
+              cJSON_AddNumberToObject(root, "level", ev->level) &&
               cJSON_AddStringToObject(root, "severity", alarm_severity_name(def->severity)) &&
               add_value(root, "value", ev->value) && add_value(root, "worst", ev->worst) &&
-              cJSON_AddStringToObject(root, "unit", quantity_unit(def->quantity)) &&
+              cJSON_AddStringToObject(root, "unit", def->quantity < QUANTITY_COUNT
+                                                        ? quantity_unit(def->quantity)
+                                                        : "") &&
               cJSON_AddStringToObject(root, "condition", alarm_condition_name(def->condition)) &&
               add_value(root, "limit", def->limit) &&
               add_value(root, "hysteresis", def->hysteresis) &&
               cJSON_AddNumberToObject(root, "delay_s", (double)def->delay_ms / 1000.0) &&
-              add_time(root, "since", ev->since_ms) &&
+              (ev->since_ms ? add_time(root, "since", ev->since_ms) != NULL
+                            : cJSON_AddNullToObject(root, "since") != NULL) &&
               cJSON_AddNumberToObject(root, "duration_s",
-                                      (double)((ev->ts_ms - ev->since_ms) / 1000)) &&
+                                      ev->since_ms ? (double)((ev->ts_ms - ev->since_ms) / 1000)
+                                                   : 0.0) &&
+              add_kind_fields(root, def, ev) &&
               cJSON_AddStringToObject(root, "message", def->message) &&
               cJSON_AddStringToObject(root, "action", def->action);
+    if (ok && a->who)
+        ok = cJSON_AddStringToObject(root, "by", a->who) != NULL;
+    if (ok && a->comment)
+        ok = cJSON_AddStringToObject(root, "comment", a->comment) != NULL;
     return finish(root, ok);
 }
 
@@ -163,7 +199,8 @@ static bool add_sensor(cJSON *arr, const struct config *config, size_t shipment,
              cJSON_AddNumberToObject(m, "count", (double)sum->count) &&
              cJSON_AddNumberToObject(m, "faults", (double)sum->fault_count) &&
              add_value(m, "min", sum->min) && add_value(m, "max", sum->max) &&
-             add_value(m, "mean", sum->count ? sum->sum / (double)sum->count : (double)NAN);
+             add_value(m, "mean", sum->mean) &&
+             (q != QUANTITY_TEMPERATURE || add_value(m, "mkt", sum->mkt_c));
     }
     if (ok)
         ok = last_seen_ms ? add_time(o, "last_seen", last_seen_ms) != NULL
@@ -206,14 +243,31 @@ char *messages_twin(const struct config *config, size_t shipment, const struct r
             }
             bool normal = inst->state == ALARM_NORMAL;
             active += inst->state == ALARM_ACTIVE;
+            /* "pending" while a delay runs; otherwise the ISA-18.2 state people act on. */
+            const char *state = inst->state == ALARM_PENDING
+                                    ? "pending"
+                                    : alarm_isa_state_name(alarm_isa_state(inst));
+            int64_t longest_ms = inst->longest_ms > inst->current_ms ? inst->longest_ms
+                                                                     : inst->current_ms;
             ok = cJSON_AddStringToObject(o, "alarm", def->id) &&
+                 cJSON_AddStringToObject(o, "kind", alarm_kind_name(def->kind)) &&
                  cJSON_AddStringToObject(o, "sensor", s->sensor_ids[k]) &&
-                 cJSON_AddStringToObject(o, "state", alarm_state_name(inst->state)) &&
+                 cJSON_AddStringToObject(o, "state", state) &&
                  cJSON_AddStringToObject(o, "severity", alarm_severity_name(def->severity)) &&
                  cJSON_AddStringToObject(o, "condition", alarm_condition_name(def->condition)) &&
                  add_value(o, "limit", def->limit) &&
                  (normal ? cJSON_AddNullToObject(o, "since") : add_time(o, "since", inst->since_ms)) &&
                  add_value(o, "worst", normal ? (double)NAN : inst->worst) &&
+                 cJSON_AddNumberToObject(o, "beyond_s", (double)(inst->beyond_ms / 1000)) &&
+                 cJSON_AddNumberToObject(o, "excursions", inst->excursions) &&
+                 cJSON_AddNumberToObject(o, "longest_s", (double)(longest_ms / 1000)) &&
+                 (def->kind != ALARM_KIND_BUDGET ||
+                  cJSON_AddNumberToObject(o, "budget_left_s",
+                                          (double)(rules_budget_left_ms(rules, shipment, a, k) /
+                                                   1000))) &&
+                 (def->kind != ALARM_KIND_MKT || add_value(o, "mkt", inst->value)) &&
+                 (inst->shelved_until_ms == 0 ||
+                  add_time(o, "shelved_until", inst->shelved_until_ms)) &&
                  cJSON_AddStringToObject(o, "message", def->message);
         }
     }

@@ -26,6 +26,8 @@ struct messages_alert {
     const char *sensor_id;
     const struct alarm_def *def;
     const struct alarm_event *ev;
+    const char *who;          /* acknowledged/shelved/resolved by; NULL otherwise */
+    const char *comment;      /* their comment; NULL otherwise */
 };
 char *messages_alert(const struct messages_alert *alert);
 

@@ -15,7 +15,7 @@
 
 /* PRAGMA user_version of the schema this code writes. A file with a higher one was written by a
  * newer gateway; we refuse it rather than guess what its columns mean. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* How long a statement waits on a lock held by a reader-turned-writer (coldchainctl). */
 #define BUSY_TIMEOUT_MS 5000
@@ -68,6 +68,17 @@ static const char schema_v1_sql[] =
     "CREATE INDEX outbox_topic ON outbox (topic);"
     "PRAGMA user_version = 1;";
 
+/* Version 2: the ISA-18.2 lifecycle (docs/rules.md). Each alert keeps the state people were
+ * told (active, acknowledged, returned, normal), its reminder level and its amount (budget used,
+ * silence, credit), so a restart knows what was announced. Version 1 knew only raised/cleared,
+ * and a cleared alarm then owed no acknowledgement. */
+static const char schema_v2_sql[] =
+    "ALTER TABLE alerts ADD COLUMN state TEXT NOT NULL DEFAULT 'normal';"
+    "ALTER TABLE alerts ADD COLUMN level INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE alerts ADD COLUMN amount_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE alerts SET state = 'active' WHERE transition = 'raised';"
+    "PRAGMA user_version = 2;";
+
 /* Every statement is prepared once in store_open() and reused: the reading path must neither
  * parse SQL nor allocate per reading. */
 enum stmt {
@@ -101,10 +112,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_READING_INSERT] = "INSERT INTO readings (sensor_id, quantity, ts_ms, value, flags) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_ALERT_INSERT] = "INSERT INTO alerts (seq, alert_id, ts_ms, shipment_id, alarm_id, "
-                          "sensor_id, transition, value, worst, since_ms, payload) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                          "sensor_id, transition, value, worst, since_ms, payload, state, "
+                          "level, amount_ms) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [STMT_ALERT_LAST] = "SELECT seq, alert_id, ts_ms, shipment_id, alarm_id, sensor_id, "
-                        "transition, value, worst, since_ms FROM alerts "
+                        "transition, value, worst, since_ms, state, level, amount_ms "
+                        "FROM alerts "
                         "WHERE seq IN (SELECT MAX(seq) FROM alerts "
                         "GROUP BY shipment_id, alarm_id, sensor_id) ORDER BY seq",
     [STMT_OUTBOX_INSERT] = "INSERT INTO outbox (topic, payload, qos, retain, created_ms) "
@@ -305,6 +318,10 @@ static int migrate(struct store *store)
     }
     if (version == 0 && sqlite3_exec(store->db, schema_v1_sql, NULL, NULL, NULL) != SQLITE_OK) {
         rc = db_error(store, "create schema v1");
+        goto out;
+    }
+    if (version < 2 && sqlite3_exec(store->db, schema_v2_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(store, "migrate schema to v2");
         goto out;
     }
     if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -585,6 +602,9 @@ int store_append_alert(struct store *store, const struct store_alert *alert, con
     sqlite3_bind_double(stmt, 9, alert->worst);
     sqlite3_bind_int64(stmt, 10, alert->since_ms);
     sqlite3_bind_text(stmt, 11, payload, -1, SQLITE_STATIC);
+    bind_field(stmt, 12, alert->state, sizeof(alert->state));
+    sqlite3_bind_int(stmt, 13, alert->level);
+    sqlite3_bind_int64(stmt, 14, alert->amount_ms);
     if (sqlite3_step(stmt) != SQLITE_DONE) {
         rc = db_error(store, "insert alert");
         goto out;
@@ -634,8 +654,12 @@ int store_last_alarms(struct store *store, int (*fn)(void *arg, const struct sto
             rc = column_field(store, stmt, 5, last.sensor_id, sizeof(last.sensor_id));
         if (rc == 0)
             rc = column_field(store, stmt, 6, last.transition, sizeof(last.transition));
+        if (rc == 0)
+            rc = column_field(store, stmt, 10, last.state, sizeof(last.state));
         if (rc < 0)
             goto out;
+        last.level = (uint8_t)sqlite3_column_int(stmt, 11);
+        last.amount_ms = sqlite3_column_int64(stmt, 12);
         last.value = column_double_or_nan(stmt, 7);
         last.worst = column_double_or_nan(stmt, 8);
         last.since_ms = sqlite3_column_int64(stmt, 9);
@@ -831,5 +855,42 @@ out:
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(store->stmt[STMT_READING_STATS]);
     sqlite3_reset(store->stmt[STMT_READING_STATS]);
+    return rc;
+}
+
+int store_readings_each(struct store *store, int64_t from_ms,
+                        int (*fn)(void *arg, const struct reading *r), void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = 0;
+    int src;
+    if (store == NULL || fn == NULL)
+        return -EINVAL;
+    /* In the order they were stored, which is the order the engine judged them in. */
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT sensor_id, quantity, ts_ms, value, flags FROM readings "
+                           "WHERE ts_ms >= ?1 ORDER BY id",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        rc = db_error(store, "prepare readings replay");
+        goto out;
+    }
+    sqlite3_bind_int64(stmt, 1, from_ms);
+    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct reading r = {0};
+        rc = column_field(store, stmt, 0, r.sensor_id, sizeof(r.sensor_id));
+        if (rc < 0)
+            goto out;
+        r.quantity = (uint8_t)sqlite3_column_int(stmt, 1);
+        r.ts_ms = sqlite3_column_int64(stmt, 2);
+        r.value = column_double_or_nan(stmt, 3);
+        r.flags = (uint8_t)sqlite3_column_int(stmt, 4);
+        rc = fn(arg, &r);
+        if (rc != 0)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(store, "read readings for replay");
+out:
+    sqlite3_finalize(stmt);
     return rc;
 }

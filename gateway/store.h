@@ -48,10 +48,13 @@ struct store_alert {
     char shipment_id[64];
     char alarm_id[32];
     char sensor_id[32];
-    char transition[16];    /* "raised", "cleared" */
-    double value;           /* the reading's value */
+    char transition[16];    /* alarm_transition_name(): "raised", "cleared", ... */
+    char state[16];         /* alarm_isa_state_name() after it: "active", "returned", ... */
+    uint8_t level;          /* reminder level */
+    double value;           /* the value judged (NaN: none) */
     double worst;           /* most extreme value of the excursion */
     int64_t since_ms;       /* when the excursion started */
+    int64_t amount_ms;      /* budget used, silence, credit (docs/mqtt.md) */
 };
 
 /* In one transaction: commits the open batch, inserts the alert row and an outbox row (topic,
@@ -81,6 +84,12 @@ struct store_reading_stats {
 /* 0 with *stats_out, or -EIO. */
 int store_reading_stats(struct store *store, const char *sensor_id, uint8_t quantity,
                         int64_t from_ms, struct store_reading_stats *stats_out);
+
+/* Calls fn for every reading stamped at or after from_ms, in the order they were stored, so the
+ * engine can rebuild the rules' state after a restart (docs/rules.md "Restarts"). A non-zero
+ * return from fn stops the walk and is returned. 0 or -EIO. */
+int store_readings_each(struct store *store, int64_t from_ms,
+                        int (*fn)(void *arg, const struct reading *r), void *arg);
 
 /* Queues a message for the broker (joins the open batch). With replace_topic, unsent rows with
  * the same topic are deleted first (a newer twin or status supersedes an older one).

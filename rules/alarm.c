@@ -1,15 +1,5 @@
-/* Threshold alarm: condition, continuous delay, hysteresis (docs/rules.md).
- *
- * Semantics held by tests/unit/test_alarm.c:
- * - The condition is judged on each reading's value at its own timestamp (event time).
- * - NORMAL -> PENDING at the first reading that meets the condition; since_ms = its timestamp.
- * - PENDING -> ACTIVE at the first reading whose timestamp is >= since_ms + delay_ms while every
- *   reading since since_ms has met the condition. With delay 0 a single reading raises.
- * - PENDING -> NORMAL at any reading that does not meet the condition: the delay is continuous,
- *   so a dip below the limit restarts it. Hysteresis does not apply while pending.
- * - ACTIVE -> NORMAL only at a reading beyond the hysteresis band: for above/at_or_above the
- *   value must be <= limit - hysteresis (< for at_or_above), mirrored for below. That keeps a
- *   probe hovering at the limit from flapping, which trains people to ignore alarms. */
+/* Alarm conditions, the ISA-18.2 view of an instance, and the names used in config and MQTT.
+ * The evaluation over time is in rules.c; the semantics are in docs/rules.md. */
 #include "alarm.h"
 
 #include <errno.h>
@@ -23,7 +13,7 @@ static bool is_high_side(enum alarm_condition c)
 
 bool alarm_condition_met(const struct alarm_def *def, double value)
 {
-    switch (def->condition) {
+    switch ((enum alarm_condition)def->condition) {
     case ALARM_ABOVE:
         return value > def->limit;
     case ALARM_AT_OR_ABOVE:
@@ -36,10 +26,12 @@ bool alarm_condition_met(const struct alarm_def *def, double value)
     return false;
 }
 
-/* True when an active alarm may clear: the value is back inside by at least the hysteresis. */
-static bool cleared_by(const struct alarm_def *def, double value)
+/* Back inside by at least the hysteresis. For above, "value <= limit - hysteresis"; for
+ * at_or_above the limit itself is an excursion, so the value must be strictly below. That keeps
+ * a probe hovering at the limit from flapping, which trains people to ignore alarms. */
+bool alarm_condition_cleared(const struct alarm_def *def, double value)
 {
-    switch (def->condition) {
+    switch ((enum alarm_condition)def->condition) {
     case ALARM_ABOVE:
         return value <= def->limit - def->hysteresis;
     case ALARM_AT_OR_ABOVE:
@@ -52,76 +44,54 @@ static bool cleared_by(const struct alarm_def *def, double value)
     return true;
 }
 
-static double more_extreme(const struct alarm_def *def, double a, double b)
+double alarm_more_extreme(const struct alarm_def *def, double a, double b)
 {
     if (isnan(a))
         return b;
-    return is_high_side(def->condition) ? fmax(a, b) : fmin(a, b);
+    if (isnan(b))
+        return a;
+    return is_high_side((enum alarm_condition)def->condition) ? fmax(a, b) : fmin(a, b);
+}
+
+bool alarm_kind_is_threshold(enum alarm_kind kind)
+{
+    return kind == ALARM_KIND_THRESHOLD || kind == ALARM_KIND_DOOR || kind == ALARM_KIND_BATTERY;
 }
 
 void alarm_init(struct alarm_instance *inst)
 {
+    memset(inst, 0, sizeof(*inst));
     inst->state = ALARM_NORMAL;
-    inst->since_ms = 0;
-    inst->raised_ms = 0;
     inst->worst = (double)NAN;
+    inst->value = (double)NAN;
 }
 
-static int announce(struct alarm_event *ev, enum alarm_transition t, const struct alarm_instance *inst,
-                    double value, int64_t ts_ms)
+enum alarm_isa_state alarm_isa_state(const struct alarm_instance *inst)
 {
-    ev->transition = t;
-    ev->ts_ms = ts_ms;
-    ev->value = value;
-    ev->worst = inst->worst;
-    ev->since_ms = inst->since_ms;
-    return 1;
+    if (inst->state == ALARM_ACTIVE)
+        return inst->unacked ? ALARM_ISA_UNACKED : ALARM_ISA_ACKED;
+    return inst->unacked ? ALARM_ISA_RTN_UNACKED : ALARM_ISA_NORMAL;
 }
 
-int alarm_feed(struct alarm_instance *inst, const struct alarm_def *def, double value,
-               int64_t ts_ms, struct alarm_event *ev_out)
-{
-    bool met = alarm_condition_met(def, value);
-
-    switch (inst->state) {
-    case ALARM_NORMAL:
-        if (!met)
-            return 0;
-        inst->since_ms = ts_ms;
-        inst->worst = value;
-        inst->state = ALARM_PENDING;
-        /* fall through: with delay 0 the same reading raises */
-        /* FALLTHROUGH */
-    case ALARM_PENDING:
-        if (!met || ts_ms < inst->since_ms) {
-            alarm_init(inst);
-            /* A reading older than the excursion's start breaks continuity; if it meets the
-             * condition it starts a new excursion. */
-            return met ? alarm_feed(inst, def, value, ts_ms, ev_out) : 0;
-        }
-        inst->worst = more_extreme(def, inst->worst, value);
-        if (ts_ms - inst->since_ms < def->delay_ms)
-            return 0;
-        inst->state = ALARM_ACTIVE;
-        inst->raised_ms = ts_ms;
-        return announce(ev_out, ALARM_RAISED, inst, value, ts_ms);
-    case ALARM_ACTIVE:
-        if (!cleared_by(def, value)) {
-            inst->worst = more_extreme(def, inst->worst, value);
-            return 0;
-        }
-        announce(ev_out, ALARM_CLEARED, inst, value, ts_ms);
-        alarm_init(inst);
-        return 1;
-    }
-    return 0;
-}
+static const char *const kind_names[] = {
+    [ALARM_KIND_THRESHOLD] = "threshold", [ALARM_KIND_DOOR] = "door",
+    [ALARM_KIND_BATTERY] = "battery",     [ALARM_KIND_BUDGET] = "budget",
+    [ALARM_KIND_MKT] = "mkt",             [ALARM_KIND_RATE] = "rate",
+    [ALARM_KIND_STALE] = "stale",         [ALARM_KIND_FAULT] = "fault",
+    [ALARM_KIND_CALIBRATION] = "calibration",
+};
 
 static const char *const condition_names[] = {
     [ALARM_ABOVE] = "above",
     [ALARM_AT_OR_ABOVE] = "at_or_above",
     [ALARM_BELOW] = "below",
     [ALARM_AT_OR_BELOW] = "at_or_below",
+};
+
+static const char *const direction_names[] = {
+    [ALARM_EITHER] = "either",
+    [ALARM_RISING] = "rising",
+    [ALARM_FALLING] = "falling",
 };
 
 static const char *const severity_names[] = {
@@ -135,12 +105,27 @@ static const char *const state_names[] = {
     [ALARM_ACTIVE] = "active",
 };
 
+/* The names integrators read in alerts and twins (docs/mqtt.md). */
+static const char *const isa_state_names[] = {
+    [ALARM_ISA_NORMAL] = "normal",
+    [ALARM_ISA_UNACKED] = "active",
+    [ALARM_ISA_ACKED] = "acknowledged",
+    [ALARM_ISA_RTN_UNACKED] = "returned",
+};
+
 static const char *const transition_names[] = {
-    [ALARM_RAISED] = "raised",
-    [ALARM_CLEARED] = "cleared",
+    [ALARM_RAISED] = "raised",           [ALARM_CLEARED] = "cleared",
+    [ALARM_RENOTIFIED] = "renotified",   [ALARM_ACKNOWLEDGED] = "acknowledged",
+    [ALARM_SHELVED] = "shelved",         [ALARM_UNSHELVED] = "unshelved",
+    [ALARM_RESOLVED] = "resolved",
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_of(const char *const *names, size_t count, unsigned i)
+{
+    return i < count && names[i] ? names[i] : "?";
+}
 
 static int parse_name(const char *const *names, size_t count, const char *name)
 {
@@ -151,9 +136,14 @@ static int parse_name(const char *const *names, size_t count, const char *name)
     return -EINVAL;
 }
 
+const char *alarm_kind_name(enum alarm_kind kind)
+{
+    return name_of(kind_names, N_ELEMS(kind_names), kind);
+}
+
 const char *alarm_condition_name(enum alarm_condition condition)
 {
-    return (unsigned)condition < N_ELEMS(condition_names) ? condition_names[condition] : "?";
+    return name_of(condition_names, N_ELEMS(condition_names), condition);
 }
 
 int alarm_condition_parse(const char *name, enum alarm_condition *out)
@@ -165,9 +155,23 @@ int alarm_condition_parse(const char *name, enum alarm_condition *out)
     return 0;
 }
 
+const char *alarm_direction_name(enum alarm_direction direction)
+{
+    return name_of(direction_names, N_ELEMS(direction_names), direction);
+}
+
+int alarm_direction_parse(const char *name, enum alarm_direction *out)
+{
+    int i = parse_name(direction_names, N_ELEMS(direction_names), name);
+    if (i < 0)
+        return i;
+    *out = (enum alarm_direction)i;
+    return 0;
+}
+
 const char *alarm_severity_name(enum alarm_severity severity)
 {
-    return (unsigned)severity < N_ELEMS(severity_names) ? severity_names[severity] : "?";
+    return name_of(severity_names, N_ELEMS(severity_names), severity);
 }
 
 int alarm_severity_parse(const char *name, enum alarm_severity *out)
@@ -181,10 +185,15 @@ int alarm_severity_parse(const char *name, enum alarm_severity *out)
 
 const char *alarm_state_name(enum alarm_state state)
 {
-    return (unsigned)state < N_ELEMS(state_names) ? state_names[state] : "?";
+    return name_of(state_names, N_ELEMS(state_names), state);
+}
+
+const char *alarm_isa_state_name(enum alarm_isa_state state)
+{
+    return name_of(isa_state_names, N_ELEMS(isa_state_names), state);
 }
 
 const char *alarm_transition_name(enum alarm_transition transition)
 {
-    return (unsigned)transition < N_ELEMS(transition_names) ? transition_names[transition] : "?";
+    return name_of(transition_names, N_ELEMS(transition_names), transition);
 }

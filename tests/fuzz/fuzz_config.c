@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct config *config = NULL;
     struct cfg_error err;
-    int rc = config_parse((const char *)data, size, "fuzz.json", &config, &err);
+    int rc = config_parse((const char *)data, size, "fuzz.json", 0, &config, &err);
     /* abort() makes a broken contract a finding, like a crash. */
     if (rc == 0 && config == NULL)
         abort();

@@ -198,7 +198,8 @@ static const cJSON *twin_sensor(const cJSON *twin)
 }
 
 /* A twin whose heat alarm is in state arg ("active" also needs the temperature summary's max
- * above the limit and active_alarms >= 1; "normal" needs active_alarms == 0). */
+ * above the limit and active_alarms >= 1; "returned" — back in range, not yet acknowledged,
+ * ISA-18.2 — needs active_alarms == 0). */
 static bool is_twin_with_heat(const struct harness_msg *m, void *arg)
 {
     const char *state = arg;
@@ -213,7 +214,7 @@ static bool is_twin_with_heat(const struct harness_msg *m, void *arg)
     alarm = twin_heat_alarm(m->json);
     if (!alarm || !jstr_is(alarm, "state", state) || !jnum(m->json, "active_alarms", &active))
         return false;
-    if (strcmp(state, "normal") == 0)
+    if (strcmp(state, "returned") == 0 || strcmp(state, "normal") == 0)
         return active == 0;
     sensor = twin_sensor(m->json);
     summary = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sensor, "summary"),
@@ -530,7 +531,8 @@ static size_t step_raised(struct e2e *t)
     return raised_idx;
 }
 
-/* 5. Back under limit - hysteresis: alert seq 2 "cleared", and the twin returns to normal. */
+/* 5. Back under limit - hysteresis: alert seq 2 "cleared". Nobody acknowledged the alarm, so
+ * it has returned to normal unacknowledged (ISA-18.2): state "returned" until someone acks. */
 static void step_cleared(struct e2e *t, size_t raised_idx)
 {
     struct alert_want cleared = {.transition = "cleared"};
@@ -542,7 +544,7 @@ static void step_cleared(struct e2e *t, size_t raised_idx)
     idx = wait_msg(t, raised_idx, T_ALERTS, is_alert, &cleared, 30000);
     HARNESS_REQUIRE(idx >= 0, "step 5: alert \"cleared\" for heat on fridge-a within 30 s");
     m = harness_sub_msg(t->sub, (size_t)idx);
-    check_alert_fields(m, "cleared", 2, "normal");
+    check_alert_fields(m, "cleared", 2, "returned");
     has_value = jnum(m->json, "value", &value);
     harness_check(has_value && value <= 7.5,
                   "step 5: the cleared alert's value %g is at or below 7.5 (limit - hysteresis)",
@@ -551,8 +553,8 @@ static void step_cleared(struct e2e *t, size_t raised_idx)
              jstr(m->json, "id") ? jstr(m->json, "id") : "");
     harness_check(strcmp(t->alert_ids[0], t->alert_ids[1]) != 0,
                   "step 5: raised and cleared alerts have different ids");
-    idx = wait_msg(t, (size_t)idx, T_TWIN, is_twin_with_heat, "normal", 10000);
-    harness_check(idx >= 0, "step 5: a later twin shows heat normal and active_alarms 0");
+    idx = wait_msg(t, (size_t)idx, T_TWIN, is_twin_with_heat, "returned", 10000);
+    harness_check(idx >= 0, "step 5: a later twin shows heat returned and active_alarms 0");
 }
 
 /* 6. The probe dies: fault readings (never a made-up temperature), then it comes back. */

@@ -21,7 +21,7 @@ static void test_demo_example_parses_with_its_values(void)
 {
     struct config *c = NULL;
     struct cfg_error err;
-    int rc = config_load(DEMO_CONFIG, &c, &err);
+    int rc = config_load(DEMO_CONFIG, 0, &c, &err);
     if (rc != 0)
         fprintf(stderr, "\n  demo.json: %s: %s\n", err.path, err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -89,7 +89,7 @@ static void test_minimal_config_gets_the_documented_defaults(void)
 {
     struct config *c = NULL;
     struct cfg_error err;
-    int rc = config_load(CONFIG_DATA_DIR "/good-minimal.json", &c, &err);
+    int rc = config_load(CONFIG_DATA_DIR "/good-minimal.json", 0, &c, &err);
     if (rc != 0)
         fprintf(stderr, "\n  good-minimal.json: %s: %s\n", err.path, err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -128,7 +128,7 @@ static void test_minimal_config_gets_the_documented_defaults(void)
 /* Parses a config given as text; 0 or the error, with the message printed on a mismatch. */
 static int parse_text(const char *text, struct config **c, struct cfg_error *err)
 {
-    return config_parse(text, strlen(text), "test.json", c, err);
+    return config_parse(text, strlen(text), "test.json", 0, c, err);
 }
 
 #define MINIMAL_HEAD "{\"gateway_id\":\"gw\",\"mqtt\":{\"uri\":\"mqtt://broker\""
@@ -197,7 +197,7 @@ static const struct {
      "expected an identifier of 1 to 63 characters"},
     {"bad-unknown-top-level-key.json", "", "unknown key \"gatway\"; known keys: gateway_id,"},
     {"bad-alarm-key-dealy.json", "profiles.fridge.alarms[0]",
-     "unknown key \"dealy\"; known keys: id, quantity, condition, limit, hysteresis, delay,"},
+     "unknown key \"dealy\"; known keys: id, quantity, condition, limit, above, at_or_above,"},
     {"bad-duplicate-key.json", "profiles.fridge.alarms[0]", "key \"limit\" appears more than once"},
     {"bad-duration-with-space.json", "profiles.fridge.alarms[0].delay",
      "expected a duration such as \"30s\", \"10m\" or \"1h30m\", got \"30 min\""},
@@ -207,7 +207,18 @@ static const struct {
      "expected a number >= 0, got -0.5"},
     {"bad-limit-is-a-string.json", "profiles.fridge.alarms[0].limit",
      "expected a number, got \"8\""},
-    {"bad-alarm-message-missing.json", "profiles.fridge.alarms[0].message", "missing (required)"},
+    {"bad-alarm-two-kinds.json", "profiles.fridge.alarms[0].stale",
+     "\"budget\" and \"stale\" are different kinds of alarm: use one per alarm"},
+    {"bad-profile-extends-unknown.json", "profiles.fridge.extends",
+     "unknown preset \"cdc-fridge\"; presets: cdc-vaccine-fridge, "},
+    {"bad-budget-with-delay.json", "profiles.fridge.alarms[0].delay",
+     "a budget adds up all time beyond the limit; it has no delay"},
+    {"bad-suppress-all-day.json", "profiles.fridge.suppress[0].duration",
+     "expected less than \"every\""},
+    {"bad-profile-named-like-preset.json", "profiles.cdc-vaccine-fridge",
+     "\"cdc-vaccine-fridge\" is a built-in preset"},
+    {"bad-sensor-calibration-due-date.json", "sensors[0].calibration_due",
+     "expected a date as YYYY-MM-DD, got \"2027-02-30\""},
     {"bad-alarm-quantity-unknown.json", "profiles.fridge.alarms[0].quantity",
      "expected one of temperature, humidity, door, battery, got \"pressure\""},
     {"bad-alarm-severity-unknown.json", "profiles.fridge.alarms[0].severity",
@@ -215,9 +226,10 @@ static const struct {
     {"bad-duplicate-alarm-id.json", "profiles.fridge.alarms[1].id", "duplicate alarm id \"heat\""},
     {"bad-profile-name-not-identifier.json", "profiles",
      "expected profile names of 1 to 63 characters"},
-    {"bad-profiles-missing.json", "profiles", "missing (required)"},
+    {"bad-profiles-missing.json", "shipments[0].profile",
+     "unknown profile \"fridge\"; profiles and presets: cdc-vaccine-fridge"},
     {"bad-shipment-unknown-profile.json", "shipments[0].profile",
-     "unknown profile \"freezer\"; profiles: fridge"},
+     "unknown profile \"freezer\"; profiles and presets: fridge, cdc-vaccine-fridge"},
     {"bad-shipment-undeclared-sensor.json", "shipments[0].sensors[1]",
      "sensor \"fridge-b\" is not declared in sensors[]"},
     {"bad-shipment-sensor-listed-twice.json", "shipments[0].sensors[1]",
@@ -265,7 +277,7 @@ static void test_bad_configs_name_the_path_and_the_expectation(void)
         static struct config sentinel;
         struct config *c = &sentinel; /* must come back NULL */
         struct cfg_error err;
-        int rc = config_load(file, &c, &err);
+        int rc = config_load(file, 0, &c, &err);
         bool ok = rc == -EINVAL && c == NULL && strcmp(err.path, bad_configs[i].path) == 0 &&
                   strstr(err.msg, bad_configs[i].msg_part) != NULL;
         CU_ASSERT_TRUE(ok);
@@ -284,7 +296,7 @@ static void test_unreadable_file_says_why(void)
 {
     struct config *c = NULL;
     struct cfg_error err;
-    CU_ASSERT_EQUAL(config_load(CONFIG_DATA_DIR "/no-such-file.json", &c, &err), -ENOENT);
+    CU_ASSERT_EQUAL(config_load(CONFIG_DATA_DIR "/no-such-file.json", 0, &c, &err), -ENOENT);
     CU_ASSERT_PTR_NULL(c);
     CU_ASSERT_STRING_EQUAL(err.path, "");
     CU_ASSERT_STRING_EQUAL(err.msg, strerror(ENOENT));
@@ -307,12 +319,12 @@ static void test_file_over_one_mib_is_refused(void)
 
     struct config *c = NULL;
     struct cfg_error err;
-    CU_ASSERT_EQUAL(config_load(name, &c, &err), -EFBIG);
+    CU_ASSERT_EQUAL(config_load(name, 0, &c, &err), -EFBIG);
     CU_ASSERT_PTR_NULL(c);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "1 MiB"));
-    CU_ASSERT_EQUAL(config_parse(text, size, "big", &c, &err), -EINVAL);
+    CU_ASSERT_EQUAL(config_parse(text, size, "big", 0, &c, &err), -EINVAL);
     /* Exactly 1 MiB is still read. */
-    CU_ASSERT_EQUAL(config_parse(text, size - 1, "big", &c, &err), 0);
+    CU_ASSERT_EQUAL(config_parse(text, size - 1, "big", 0, &c, &err), 0);
     config_free(c);
     unlink(name);
     free(text);
@@ -328,16 +340,16 @@ static void test_text_is_not_read_past_its_length(void)
     memcpy(exact, full, len);
     struct config *c = NULL;
     struct cfg_error err;
-    CU_ASSERT_EQUAL(config_parse(exact, len, "x", &c, &err), 0);
+    CU_ASSERT_EQUAL(config_parse(exact, len, "x", 0, &c, &err), 0);
     config_free(c);
     c = NULL;
-    CU_ASSERT_EQUAL(config_parse(exact, len - 1, "x", &c, &err), -EINVAL);
+    CU_ASSERT_EQUAL(config_parse(exact, len - 1, "x", 0, &c, &err), -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid JSON"));
     CU_ASSERT_PTR_NULL(c);
     free(exact);
     /* Embedded NUL. */
-    CU_ASSERT_EQUAL(config_parse("{\"a\":\0}", 7, "x", &c, &err), -EINVAL);
-    CU_ASSERT_EQUAL(config_parse("", 0, "x", &c, &err), -EINVAL);
+    CU_ASSERT_EQUAL(config_parse("{\"a\":\0}", 7, "x", 0, &c, &err), -EINVAL);
+    CU_ASSERT_EQUAL(config_parse("", 0, "x", 0, &c, &err), -EINVAL);
     config_free(NULL);
 }
 

@@ -81,7 +81,8 @@ static void test_alert_carries_what_a_pharmacist_needs(void)
                             .condition = ALARM_ABOVE, .limit = 8.0, .hysteresis = 0.5,
                             .delay_ms = 300000, .severity = ALARM_CRITICAL,
                             .message = "Fridge above 8 °C", .action = "Keep the door shut"};
-    struct alarm_event ev = {.transition = ALARM_RAISED, .ts_ms = 1700000300000, .value = 8.6,
+    struct alarm_event ev = {.transition = ALARM_RAISED, .isa_state = ALARM_ISA_UNACKED,
+                             .notify = true, .ts_ms = 1700000300000, .value = 8.6,
                              .worst = 9.25, .since_ms = 1700000000000};
     struct messages_alert a = {.gateway_id = "gw-1", .id = "id-1", .seq = 42,
                                .shipment_id = "ship-1", .sensor_id = "fridge-a", .def = &def,
@@ -132,7 +133,7 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
         "\"shipments\":[{\"id\":\"ship-1\",\"profile\":\"fridge\",\"sensors\":[\"fridge-a\"]}]}";
     struct config *cfg = NULL;
     struct cfg_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(config_parse(json, sizeof(json) - 1, "test", &cfg, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(config_parse(json, sizeof(json) - 1, "test", 0, &cfg, &err), 0);
     const struct config_shipment *s = &cfg->shipments[0];
     const struct config_profile *p = &cfg->profiles[s->profile];
     struct rules_shipment_def def = {.id = s->id, .alarms = p->alarms,
@@ -141,13 +142,13 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
                                      .sensor_count = s->sensor_count};
     struct rules *rules = NULL;
     CU_ASSERT_EQUAL_FATAL(rules_new(&def, 1, &rules), 0);
-    struct rules_event ev[4];
+    struct rules_event ev[16];
     struct reading r = {.sensor_id = "fridge-a", .quantity = QUANTITY_TEMPERATURE, .value = 5.0,
                         .ts_ms = 1700000000000};
-    rules_feed(rules, &r, ev, 4);
+    rules_feed(rules, &r, ev, 16);
     r.value = 9.0;
     r.ts_ms += 60000;
-    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 4), 1);
+    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 16), 1);
 
     cJSON *j = parse_and_free(messages_twin(cfg, 0, rules, 1690000000000, 1700000060000));
     const cJSON *ship = cJSON_GetObjectItemCaseSensitive(j, "shipment");

@@ -115,7 +115,7 @@ static void test_new_store_has_schema_v1_in_wal_mode(void)
     store_close(store);
 
     sqlite3 *db = open_raw();
-    CU_ASSERT_EQUAL(raw_int(db, "PRAGMA user_version"), 1);
+    CU_ASSERT_EQUAL(raw_int(db, "PRAGMA user_version"), 2);
     /* journal_mode is persistent in the file for WAL, so a raw connection sees it too. */
     sqlite3_stmt *stmt = NULL;
     CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
@@ -638,7 +638,7 @@ int register_tests(void)
         const char *name;
         CU_TestFunc fn;
     } tests[] = {
-        {"new store has schema v1 in WAL mode", test_new_store_has_schema_v1_in_wal_mode},
+        {"new store has schema v2 in WAL mode", test_new_store_has_schema_v1_in_wal_mode},
         {"readings survive reopen", test_readings_survive_reopen},
         {"close commits the open batch", test_close_commits_open_batch},
         {"fault reading stored as NULL", test_fault_reading_stored_as_null},
