@@ -57,8 +57,8 @@ double mkt_factor(double temp_c, double dh_over_r)
     return exp(-dh_over_r / (temp_c + MKT_KELVIN));
 }
 
-/* Inverting the mean factor f̄ = Σw·f / Σw: f̄ = exp(-(ΔH/R)/MKT), so MKT = (ΔH/R) / -ln f̄.
- * The negated tests also turn NaN sums into NaN. */
+/* MKT is the temperature whose factor is the mean factor m = Σw·f / Σw: m = exp(-(ΔH/R)/MKT),
+ * so MKT = (ΔH/R) / -ln m. The negated tests also turn NaN sums into NaN. */
 double mkt_from_sums(double sum_w, double sum_wf, double dh_over_r)
 {
     if (!(sum_w > 0.0) || !(sum_wf > 0.0))

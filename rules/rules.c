@@ -21,7 +21,14 @@
 #include "mkt.h"
 
 #define RATE_SAMPLES 32 /* a rate window's resolution: 1/32 of the period */
-#define EVENTS_PER_INSTANCE 5 /* advance: fire, reminder, unshelve, end of suppression; judge */
+/* Reminders one call may send for one instance: it bounds the event buffer. The daemon ticks
+ * every second and reschedules reminders from "now" after a restart, so it never has more than
+ * one due; a replay across a silence longer than this many periods sends these and resumes on
+ * schedule (docs/rules.md). */
+#define RENOTIFY_MAX_PER_CALL 16
+/* advance: a fire, every calibration stage, an unshelve, an end of suppression, the reminders;
+ * then judging the reading. */
+#define EVENTS_PER_INSTANCE (1 + (ALARM_CAL_STAGES + 1) + 1 + 1 + RENOTIFY_MAX_PER_CALL + 1)
 
 struct rate_ring {
     int64_t ts_ms[RATE_SAMPLES];
@@ -261,7 +268,7 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         /* Earlier legs already used it all (the seed): spent from the shipment's start. */
         int64_t at = s->started_ms ? s->started_ms : t;
         inst->since_ms = at;
-        raise_at(em, a, s, def, inst, at, (double)NAN, budget_used_ms(inst));
+        raise_at(em, a, s, def, inst, at, (double)NAN, inst->seed_ms - inst->credit_ms);
     }
     if (uses_held_condition(kind) && inst->have_held) {
         int64_t held_end = inst->held_ts_ms + s->hold_ms;
@@ -272,10 +279,12 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
             int64_t before = budget_used_ms(inst);
             inst->beyond_ms += cover_end - from;
             inst->current_ms += cover_end - from;
+            /* Raised at the instant the sum reached the budget, with exactly the budget used
+             * then, whichever call noticed it. */
             if (kind == ALARM_KIND_BUDGET && inst->state != ALARM_ACTIVE &&
                 budget_used_ms(inst) >= def->budget_ms)
                 raise_at(em, a, s, def, inst, from + (def->budget_ms - before), inst->held,
-                         budget_used_ms(inst));
+                         def->budget_ms);
         }
         if (cover_end > inst->accounted_ms)
             inst->accounted_ms = cover_end;
@@ -309,25 +318,21 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         for (size_t i = 0; i < ALARM_CAL_STAGES && def->cal_warn_ms[i] > 0; i++)
             stages[n++] = cal_due_ms - def->cal_warn_ms[i];
         stages[n++] = cal_due_ms;
-        /* One stage per call: a gateway that was off for months reports where it is now. */
-        size_t reached = inst->stage;
-        while (reached < n && t >= stages[reached])
-            reached++;
-        if (reached > inst->stage) {
-            int64_t at = stages[reached - 1];
+        /* Every stage reached, in order, each stamped at its own instant. */
+        while (inst->stage < n && t >= stages[inst->stage]) {
+            int64_t at = stages[inst->stage];
             if (inst->state != ALARM_ACTIVE) {
                 inst->since_ms = at;
                 raise_at(em, a, s, def, inst, at, (double)NAN, cal_due_ms - at);
-                inst->level = (uint8_t)(reached - 1);
             } else {
                 inst->unacked = true;
-                inst->level = (uint8_t)(reached - 1);
+                inst->level = inst->stage;
                 bool notify = notify_at(s, inst, at);
                 inst->notified = inst->notified || notify;
                 make_event(emit(em, a), ALARM_RENOTIFIED, inst, notify, at, (double)NAN,
                            cal_due_ms - at);
             }
-            inst->stage = (uint8_t)reached;
+            inst->stage++;
         }
     }
 
@@ -352,16 +357,21 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         }
     }
 
-    if (inst->state == ALARM_ACTIVE && inst->unacked && inst->renotify_due_ms != 0 &&
-        t >= inst->renotify_due_ms) {
+    for (unsigned sent = 0; inst->state == ALARM_ACTIVE && inst->unacked &&
+                            inst->renotify_due_ms != 0 && t >= inst->renotify_due_ms;) {
         int64_t at = inst->renotify_due_ms;
-        int64_t missed = (t - at) / def->renotify_ms;
-        inst->renotify_due_ms = at + (missed + 1) * def->renotify_ms;
-        bool notify = notify_at(s, inst, at);
-        if (notify) {
+        if (sent == RENOTIFY_MAX_PER_CALL) {
+            /* Skip to the latest reminder due: the next one comes on schedule. */
+            int64_t missed = (t - at) / def->renotify_ms;
+            inst->renotify_due_ms = at + (missed + 1) * def->renotify_ms;
+            break;
+        }
+        inst->renotify_due_ms = at + def->renotify_ms;
+        if (notify_at(s, inst, at)) {
             if (inst->level < UINT8_MAX)
                 inst->level++;
             make_event(emit(em, a), ALARM_RENOTIFIED, inst, true, at, inst->value, 0);
+            sent++;
         }
     }
 }

@@ -42,10 +42,10 @@ static void one_init(struct one *o, const struct alarm_def *def)
 static int one_feed(struct one *o, double value, int64_t ts_ms, struct alarm_event *ev_out)
 {
     (void)o;
-    struct rules_event events[16];
+    struct rules_event events[32];
     struct reading r = {.sensor_id = "probe", .quantity = QUANTITY_TEMPERATURE,
                         .value = value, .ts_ms = ts_ms};
-    int n = rules_feed(current, &r, events, 16);
+    int n = rules_feed(current, &r, events, 32);
     CU_ASSERT(n >= 0 && n <= 1);
     if (n == 1)
         *ev_out = events[0].ev;

@@ -142,13 +142,13 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
                                      .sensor_count = s->sensor_count};
     struct rules *rules = NULL;
     CU_ASSERT_EQUAL_FATAL(rules_new(&def, 1, &rules), 0);
-    struct rules_event ev[16];
+    struct rules_event ev[32];
     struct reading r = {.sensor_id = "fridge-a", .quantity = QUANTITY_TEMPERATURE, .value = 5.0,
                         .ts_ms = 1700000000000};
-    rules_feed(rules, &r, ev, 16);
+    rules_feed(rules, &r, ev, 32);
     r.value = 9.0;
     r.ts_ms += 60000;
-    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 16), 1);
+    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 32), 1);
 
     cJSON *j = parse_and_free(messages_twin(cfg, 0, rules, 1690000000000, 1700000060000));
     const cJSON *ship = cJSON_GetObjectItemCaseSensitive(j, "shipment");

@@ -12,23 +12,23 @@
 #include "cunit_main.h"
 #include "mkt.h"
 
-#define MKT_TOL_C 1e-6  /* °C */
+#define MKT_TOL_C 1e-6 /* °C */
 #define SUM_REL_TOL 1e-9
 
 #define HOUR_MS INT64_C(3600000)
 #define DAY_MS (24 * HOUR_MS)
 
 /* Relative comparison for sums of Arrhenius factors (~1e-16 each: no absolute tolerance fits). */
-#define ASSERT_REL(actual, expected)                                                             \
+#define ASSERT_REL(actual, expected)                                                               \
     CU_ASSERT(fabs((actual) - (expected)) <= SUM_REL_TOL * fabs(expected))
 
 /* Window sums at now_ms, compared exactly (see the top comment for why that is sound). */
-#define ASSERT_SUMS_EXACT(w, now_ms, exp_w, exp_wf)                                              \
-    do {                                                                                         \
-        double sw_, swf_;                                                                        \
-        mkt_window_sums((w), (now_ms), &sw_, &swf_);                                             \
-        CU_ASSERT_EQUAL(sw_, (exp_w));                                                           \
-        CU_ASSERT_EQUAL(swf_, (exp_wf));                                                         \
+#define ASSERT_SUMS_EXACT(w, now_ms, exp_w, exp_wf)                                                \
+    do {                                                                                           \
+        double sw_, swf_;                                                                          \
+        mkt_window_sums((w), (now_ms), &sw_, &swf_);                                               \
+        CU_ASSERT_EQUAL(sw_, (exp_w));                                                             \
+        CU_ASSERT_EQUAL(swf_, (exp_wf));                                                           \
     } while (0)
 
 static const double dhr_default = 10000.000000000002; /* 83144 / 8.3144 */
@@ -60,9 +60,9 @@ static void test_constants_and_factor_match_usp(void)
 {
     CU_ASSERT_DOUBLE_EQUAL(mkt_dh_over_r(MKT_DELTA_H_DEFAULT_J_MOL), dhr_default, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(mkt_dh_over_r(60000.0), 7216.395650918888, 1e-9); /* 60000 / 8.3144 */
-    ASSERT_REL(mkt_factor(25.0, dhr_default), 2.7145116010974796e-15);   /* f(25) */
-    ASSERT_REL(mkt_factor(5.0, dhr_default), 2.434002283685056e-16);     /* f(5) */
-    ASSERT_REL(mkt_factor(-20.0, dhr_default), 6.988460531478679e-18);   /* f(-20) */
+    ASSERT_REL(mkt_factor(25.0, dhr_default), 2.7145116010974796e-15);       /* f(25) */
+    ASSERT_REL(mkt_factor(5.0, dhr_default), 2.434002283685056e-16);         /* f(5) */
+    ASSERT_REL(mkt_factor(-20.0, dhr_default), 6.988460531478679e-18);       /* f(-20) */
 }
 
 static void test_constant_temperature_is_its_own_mkt(void)
@@ -73,9 +73,9 @@ static void test_constant_temperature_is_its_own_mkt(void)
         double t[4] = {temps[i], temps[i], temps[i], temps[i]};
         CU_ASSERT_DOUBLE_EQUAL(mkt_of(t, NULL, 4, dhr_default), temps[i], MKT_TOL_C);
         /* The weight scale does not matter: one hour in ms. */
-        CU_ASSERT_DOUBLE_EQUAL(mkt_from_sums(3.6e6, 3.6e6 * mkt_factor(temps[i], dhr_default),
-                                             dhr_default),
-                               temps[i], MKT_TOL_C);
+        CU_ASSERT_DOUBLE_EQUAL(
+            mkt_from_sums(3.6e6, 3.6e6 * mkt_factor(temps[i], dhr_default), dhr_default), temps[i],
+            MKT_TOL_C);
     }
 }
 
@@ -92,13 +92,19 @@ struct equal_weight_case {
  *      for k in range(52)]
  * and pasted here, so the data is fixed; the expected MKT is mkt(weeks, [1]*52). */
 static const struct equal_weight_case equal_weight_cases[] = {
-    {"20, 25, 30", {20, 25, 30}, 3,
+    {"20, 25, 30",
+     {20, 25, 30},
+     3,
      25.858208428104035, /* mkt([20,25,30], [1]*3) */
      25.0},
-    {"2, 8, 8, 15", {2, 8, 8, 15}, 4,
+    {"2, 8, 8, 15",
+     {2, 8, 8, 15},
+     4,
      9.503625898600944, /* mkt([2,8,8,15], [1]*4) */
      8.25},
-    {"30, 5, 5, 5", {30, 5, 5, 5}, 4,
+    {"30, 5, 5, 5",
+     {30, 5, 5, 5},
+     4,
      18.996342058504524, /* mkt([30,5,5,5], [1]*4) */
      11.25},
     {"52 weekly means",
@@ -190,7 +196,7 @@ struct held {
 };
 
 static const struct held one_hour[] = {
-    {0, 300, 4.0}, {300, 420, 4.5}, {420, 1000, 5.2}, {1000, 1337, 7.9},
+    {0, 300, 4.0},     {300, 420, 4.5},   {420, 1000, 5.2},  {1000, 1337, 7.9},
     {1337, 2000, 8.3}, {2000, 2400, 6.0}, {2400, 3600, 5.1},
 };
 
@@ -242,7 +248,7 @@ static void test_window_forgets_what_left_it(void)
     /* At 36 h the buckets are 121..359 (bucket 360 starts at now and is empty): 239 × 6 min,
      * all at 5 °C. */
     mkt_window_sums(&w, 36 * HOUR_MS, &sw, &swf);
-    CU_ASSERT_EQUAL(sw, 86040000.0); /* 239 * 360000 */
+    CU_ASSERT_EQUAL(sw, 86040000.0);                     /* 239 * 360000 */
     ASSERT_REL(swf, 86040000.0 * 2.434002283685056e-16); /* 86040000 * f(5) */
     CU_ASSERT_DOUBLE_EQUAL(mkt_from_sums(sw, swf, dhr_default), 5.0, MKT_TOL_C);
 
@@ -274,7 +280,7 @@ static void test_window_followed_step_by_step(void)
     mkt_window_init(&w, DAY_MS);
     mkt_window_add(&w, 0, 12 * HOUR_MS, f10);
     mkt_window_sums(&w, 12 * HOUR_MS, &sw, &swf);
-    CU_ASSERT_EQUAL(sw, 43200000.0); /* 12 h */
+    CU_ASSERT_EQUAL(sw, 43200000.0);                     /* 12 h */
     ASSERT_REL(swf, 43200000.0 * 4.592349119596075e-16); /* 43200000 * f(10) */
     CU_ASSERT_DOUBLE_EQUAL(mkt_from_sums(sw, swf, dhr_default), 10.0, MKT_TOL_C);
 
@@ -325,7 +331,7 @@ static void test_window_jump_longer_than_window_clears_old_data(void)
     struct mkt_window w;
 
     mkt_window_init(&w, 240000);
-    mkt_window_add(&w, 0, 10000, 0.5); /* buckets 0..9 */
+    mkt_window_add(&w, 0, 10000, 0.5);            /* buckets 0..9 */
     mkt_window_add(&w, 1000000, 1001000, 0.0625); /* bucket 1000 */
     ASSERT_SUMS_EXACT(&w, 1000999, 1000.0, 62.5);
     ASSERT_SUMS_EXACT(&w, 999999, 0.0, 0.0);
@@ -373,7 +379,7 @@ static void test_window_drops_data_older_than_the_ring(void)
     mkt_window_add(&w, 0, 10000, 0.5);        /* buckets 0..9 */
     mkt_window_add(&w, 200000, 201000, 0.25); /* bucket 200 */
     ASSERT_SUMS_EXACT(&w, 200999, 11000.0, 5250.0);
-    mkt_window_add(&w, 245000, 246000, 0.125); /* bucket 245: the ring is 5..245 */
+    mkt_window_add(&w, 245000, 246000, 0.125);     /* bucket 245: the ring is 5..245 */
     ASSERT_SUMS_EXACT(&w, 245999, 6000.0, 2375.0); /* 6..9, 200, 245 */
     ASSERT_SUMS_EXACT(&w, 244999, 6000.0, 2750.0); /* 5..9, 200 */
 
@@ -463,10 +469,12 @@ int register_tests(void)
     if (!s)
         return -1;
     CU_add_test(s, "ΔH/R and the Arrhenius factor", test_constants_and_factor_match_usp);
-    CU_add_test(s, "a constant temperature is its own MKT", test_constant_temperature_is_its_own_mkt);
+    CU_add_test(s, "a constant temperature is its own MKT",
+                test_constant_temperature_is_its_own_mkt);
     CU_add_test(s, "equal weights match the reference and are >= the mean",
                 test_equal_weights_match_reference_and_exceed_mean);
-    CU_add_test(s, "time weights equal repeated readings", test_time_weights_equal_repeated_readings);
+    CU_add_test(s, "time weights equal repeated readings",
+                test_time_weights_equal_repeated_readings);
     CU_add_test(s, "another activation energy", test_other_activation_energy);
     CU_add_test(s, "empty or non-positive sums give NaN", test_empty_or_nonpositive_sums_give_nan);
     CU_add_test(s, "window init sets the bucket length", test_window_init_sets_bucket_length);
@@ -479,7 +487,8 @@ int register_tests(void)
     CU_add_test(s, "a jump longer than the window clears old data",
                 test_window_jump_longer_than_window_clears_old_data);
     CU_add_test(s, "a reused ring slot starts empty", test_window_reused_slot_starts_empty);
-    CU_add_test(s, "data older than the ring is dropped", test_window_drops_data_older_than_the_ring);
+    CU_add_test(s, "data older than the ring is dropped",
+                test_window_drops_data_older_than_the_ring);
     CU_add_test(s, "negative timestamps round down", test_window_negative_timestamps_floor);
     CU_add_test(s, "timestamps before 1970", test_window_before_1970);
     CU_add_test(s, "the ends of int64_t", test_window_extreme_timestamps);
