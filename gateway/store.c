@@ -95,8 +95,6 @@ enum stmt {
     STMT_OUTBOX_NEXT,
     STMT_OUTBOX_DELETE_ID,
     STMT_OUTBOX_COUNT,
-    STMT_READING_STATS,
-    STMT_READING_LAST,
     STMT_COUNT
 };
 
@@ -127,13 +125,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
                          "ORDER BY id LIMIT 1",
     [STMT_OUTBOX_DELETE_ID] = "DELETE FROM outbox WHERE id = ?1",
     [STMT_OUTBOX_COUNT] = "SELECT COUNT(*) FROM outbox",
-    /* COUNT(value) skips the NULL values of faulted readings; COUNT(*) counts them too. */
-    [STMT_READING_STATS] = "SELECT COUNT(value), COUNT(*) - COUNT(value), MIN(value), "
-                           "MAX(value), TOTAL(value) FROM readings "
-                           "WHERE sensor_id = ?1 AND quantity = ?2 AND ts_ms >= ?3",
-    [STMT_READING_LAST] = "SELECT value, ts_ms, flags FROM readings "
-                          "WHERE sensor_id = ?1 AND quantity = ?2 AND ts_ms >= ?3 "
-                          "ORDER BY ts_ms DESC, id DESC LIMIT 1",
 };
 
 struct store {
@@ -810,53 +801,6 @@ out:
     return rc;
 }
 
-int store_reading_stats(struct store *store, const char *sensor_id, uint8_t quantity,
-                        int64_t from_ms, struct store_reading_stats *stats_out)
-{
-    if (store == NULL || sensor_id == NULL || stats_out == NULL)
-        return -EINVAL;
-    struct store_reading_stats st = {.min = (double)NAN, .max = (double)NAN, .last_value = (double)NAN};
-    sqlite3_stmt *stmt = store->stmt[STMT_READING_STATS];
-    int rc = 0;
-
-    sqlite3_bind_text(stmt, 1, sensor_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 2, quantity);
-    sqlite3_bind_int64(stmt, 3, from_ms);
-    if (sqlite3_step(stmt) != SQLITE_ROW) {
-        rc = db_error(store, "reading statistics");
-        goto out;
-    }
-    st.count = (uint64_t)sqlite3_column_int64(stmt, 0);
-    st.fault_count = (uint64_t)sqlite3_column_int64(stmt, 1);
-    if (st.count > 0) {
-        st.min = sqlite3_column_double(stmt, 2);
-        st.max = sqlite3_column_double(stmt, 3);
-        st.sum = sqlite3_column_double(stmt, 4);
-    }
-    sqlite3_reset(stmt);
-
-    stmt = store->stmt[STMT_READING_LAST];
-    sqlite3_bind_text(stmt, 1, sensor_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 2, quantity);
-    sqlite3_bind_int64(stmt, 3, from_ms);
-    int step = sqlite3_step(stmt);
-    if (step == SQLITE_ROW) {
-        if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
-            st.last_value = sqlite3_column_double(stmt, 0);
-        st.last_ts_ms = sqlite3_column_int64(stmt, 1);
-        st.last_flags = (uint8_t)sqlite3_column_int(stmt, 2);
-    } else if (step != SQLITE_DONE) {
-        rc = db_error(store, "last reading");
-        goto out;
-    }
-    *stats_out = st;
-out:
-    sqlite3_clear_bindings(stmt);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(store->stmt[STMT_READING_STATS]);
-    sqlite3_reset(store->stmt[STMT_READING_STATS]);
-    return rc;
-}
 
 int store_readings_each(struct store *store, int64_t from_ms,
                         int (*fn)(void *arg, const struct reading *r), void *arg)

@@ -70,20 +70,6 @@ int store_append_alert(struct store *store, const struct store_alert *alert, con
 int store_last_alarms(struct store *store, int (*fn)(void *arg, const struct store_alert *last),
                       void *arg);
 
-/* What the history holds for one sensor and quantity since from_ms, so the engine can start its
- * condition summaries where the last run left them. Faulted readings count in fault_count and
- * last_*, not in min/max/sum. */
-struct store_reading_stats {
-    uint64_t count;       /* valid readings */
-    uint64_t fault_count;
-    double min, max, sum; /* NaN, NaN, 0 without valid readings */
-    double last_value;    /* NaN if the newest reading is a fault or there is none */
-    int64_t last_ts_ms;   /* 0 if there is none */
-    uint8_t last_flags;
-};
-/* 0 with *stats_out, or -EIO. */
-int store_reading_stats(struct store *store, const char *sensor_id, uint8_t quantity,
-                        int64_t from_ms, struct store_reading_stats *stats_out);
 
 /* Calls fn for every reading stamped at or after from_ms, in the order they were stored, so the
  * engine can rebuild the rules' state after a restart (docs/rules.md "Restarts"). A non-zero

@@ -107,7 +107,7 @@ static struct store_alert alert_of(uint64_t seq, const char *alarm_id, const cha
 #define ALERT_TOPIC "coldchain/v1/gw1/alerts"
 #define ALERT_PAYLOAD "{\"id\":\"x\",\"seq\":1}"
 
-static void test_new_store_has_schema_v1_in_wal_mode(void)
+static void test_new_store_has_schema_v2_in_wal_mode(void)
 {
     struct store *store = open_store();
     CU_ASSERT_EQUAL(store_alert_seq_next(store), 1);
@@ -593,43 +593,103 @@ static void test_open_in_missing_dir_fails(void)
     store_close(NULL); /* a no-op */
 }
 
-static void test_reading_stats_summarise_history_since_start(void)
+struct replayed {
+    struct reading r[16];
+    size_t n;
+};
+
+static int collect_reading(void *arg, const struct reading *r)
+{
+    struct replayed *c = arg;
+    if (c->n == 16)
+        return -ENOSPC;
+    c->r[c->n++] = *r;
+    return 0;
+}
+
+/* The engine rebuilds the rules from this after a restart: every reading since the start, in
+ * the order stored (which is the order judged), faults as NaN with their flag. */
+static void test_readings_each_replays_history_in_stored_order(void)
 {
     struct store *store = open_store();
     const struct {
         int64_t ts_ms;
         double value;
         uint8_t flags;
+        uint8_t quantity;
     } rows[] = {
-        {1000, 9.9, 0},             /* before the shipment started: not counted */
-        {2000, 4.0, 0}, {3000, 7.5, 0}, {4000, (double)NAN, READING_FAULT}, {5000, 5.5, 0},
-        {6000, (double)NAN, READING_FAULT}, /* the newest reading is a fault */
+        {1000, 9.9, 0, QUANTITY_TEMPERATURE}, /* before the start: not replayed */
+        {3000, 4.0, 0, QUANTITY_TEMPERATURE},
+        {2500, 40.0, 0, QUANTITY_HUMIDITY},   /* stored after, stamped before: order kept */
+        {4000, (double)NAN, READING_FAULT, QUANTITY_TEMPERATURE},
+        {5000, 5.5, READING_UNSYNCED, QUANTITY_TEMPERATURE},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct reading r = reading_at("probe-a", rows[i].ts_ms, rows[i].value);
         r.flags = rows[i].flags;
+        r.quantity = rows[i].quantity;
         CU_ASSERT_EQUAL(store_append_reading(store, &r), 0);
     }
-    struct reading other = reading_at("probe-a", 2500, 40.0);
-    other.quantity = QUANTITY_HUMIDITY; /* another quantity: not counted */
-    CU_ASSERT_EQUAL(store_append_reading(store, &other), 0);
-
-    struct store_reading_stats st;
-    CU_ASSERT_EQUAL_FATAL(store_reading_stats(store, "probe-a", QUANTITY_TEMPERATURE, 2000, &st), 0);
-    CU_ASSERT_EQUAL(st.count, 3);
-    CU_ASSERT_EQUAL(st.fault_count, 2);
-    CU_ASSERT_DOUBLE_EQUAL(st.min, 4.0, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(st.max, 7.5, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(st.sum, 17.0, 1e-12);
-    CU_ASSERT(isnan(st.last_value));
-    CU_ASSERT_EQUAL(st.last_ts_ms, 6000);
-    CU_ASSERT_EQUAL(st.last_flags, READING_FAULT);
-
-    CU_ASSERT_EQUAL_FATAL(store_reading_stats(store, "probe-z", QUANTITY_TEMPERATURE, 0, &st), 0);
-    CU_ASSERT_EQUAL(st.count + st.fault_count, 0);
-    CU_ASSERT(isnan(st.min));
-    CU_ASSERT_EQUAL(st.last_ts_ms, 0);
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    struct replayed c = {.n = 0};
+    CU_ASSERT_EQUAL_FATAL(store_readings_each(store, 2000, collect_reading, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(c.r[i].ts_ms, rows[i + 1].ts_ms);
+        CU_ASSERT_EQUAL(c.r[i].quantity, rows[i + 1].quantity);
+        CU_ASSERT_EQUAL(c.r[i].flags, rows[i + 1].flags);
+        CU_ASSERT_STRING_EQUAL(c.r[i].sensor_id, "probe-a");
+    }
+    CU_ASSERT(isnan(c.r[2].value));
+    CU_ASSERT_DOUBLE_EQUAL(c.r[3].value, 5.5, 1e-12);
+    /* A non-zero return stops the walk and is returned. */
+    c.n = 16;
+    CU_ASSERT_EQUAL(store_readings_each(store, 0, collect_reading, &c), -ENOSPC);
     store_close(store);
+}
+
+static int keep_last(void *arg, const struct store_alert *last)
+{
+    *(struct store_alert *)arg = *last;
+    return 0;
+}
+
+/* A history written by version 1 (raised/cleared only) opens, and its raised alarm is still
+ * known as announced active, so the restart does not raise it a second time. */
+static void test_v1_history_migrates_and_keeps_announced_state(void)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/history.db", test_dir);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        sqlite3_exec(db,
+                     "CREATE TABLE shipments (id TEXT PRIMARY KEY, kind TEXT NOT NULL, profile "
+                     "TEXT NOT NULL, started_ms INTEGER NOT NULL, ended_ms INTEGER);"
+                     "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor_id TEXT NOT NULL, "
+                     "quantity INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL, flags "
+                     "INTEGER NOT NULL);"
+                     "CREATE TABLE alerts (seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL "
+                     "UNIQUE, ts_ms INTEGER NOT NULL, shipment_id TEXT NOT NULL, alarm_id TEXT "
+                     "NOT NULL, sensor_id TEXT NOT NULL, transition TEXT NOT NULL, value REAL, "
+                     "worst REAL, since_ms INTEGER NOT NULL, payload TEXT NOT NULL);"
+                     "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT "
+                     "NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT "
+                     "NULL, created_ms INTEGER NOT NULL);"
+                     "INSERT INTO alerts VALUES (1, 'a1', 1000, 'fridge', 'heat', 'probe-a', "
+                     "'raised', 9.0, 9.0, 500, '{}');"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct store *store = open_store();
+    struct store_alert last = {0};
+    CU_ASSERT_EQUAL(store_last_alarms(store, keep_last, &last), 0);
+    CU_ASSERT_STRING_EQUAL(last.transition, "raised");
+    CU_ASSERT_STRING_EQUAL(last.state, "active");
+    CU_ASSERT_EQUAL(store_alert_seq_next(store), 2);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("PRAGMA user_version"), 2);
 }
 
 int register_tests(void)
@@ -638,12 +698,14 @@ int register_tests(void)
         const char *name;
         CU_TestFunc fn;
     } tests[] = {
-        {"new store has schema v2 in WAL mode", test_new_store_has_schema_v1_in_wal_mode},
+        {"new store has schema v2 in WAL mode", test_new_store_has_schema_v2_in_wal_mode},
         {"readings survive reopen", test_readings_survive_reopen},
         {"close commits the open batch", test_close_commits_open_batch},
         {"fault reading stored as NULL", test_fault_reading_stored_as_null},
-        {"reading stats summarise the history since the start",
-         test_reading_stats_summarise_history_since_start},
+        {"readings_each replays the history in stored order",
+         test_readings_each_replays_history_in_stored_order},
+        {"a v1 history migrates and keeps the announced state",
+         test_v1_history_migrates_and_keeps_announced_state},
         {"uncommitted batch is invisible until flush",
          test_uncommitted_batch_is_invisible_until_flush},
         {"crash loses the open batch but keeps committed rows",
