@@ -116,6 +116,7 @@ struct alarm_instance {
     int64_t seed_ms;          /* budget used by earlier legs, given at shipment start */
     /* The held value (docs/rules.md "Time"): what the instance judged last, and when. */
     bool have_held;
+    bool held_met;            /* the held value meets the condition (judged once, when set) */
     double held;              /* the judged value (reading, fault 1/0, change, MKT) */
     int64_t held_ts_ms;       /* its timestamp */
     int64_t accounted_ms;     /* accounting done up to here */

@@ -84,10 +84,30 @@ void mkt_window_init(struct mkt_window *w, int64_t window_ms)
     w->newest = INT64_MIN;
 }
 
+static void recompute_older(struct mkt_window *w)
+{
+    double sw = 0.0, swf = 0.0;
+    size_t t = slot_of(w->newest);
+    for (int i = 1; i < MKT_WINDOW_BUCKETS; i++) {
+        t = slot_prev(t);
+        sw += w->sum_w[t];
+        swf += w->sum_wf[t];
+    }
+    w->older_w = sw;
+    w->older_wf = swf;
+    w->steps_since_recompute = 0;
+}
+
 /* Makes bucket `to` (> w->newest) the newest, zeroing the slots of the buckets it passes so
  * that what they held (buckets older than the ring) cannot be counted again. A reading every
  * few seconds moves by zero or one bucket, so the loop is short; a gap longer than the ring
- * clears everything at once. */
+ * clears everything at once.
+ *
+ * older_w/older_wf cache the buckets newest-239 .. newest-1 (mkt_window_sums() adds the newest
+ * one), so a window's sums cost two additions, not 240. Moving by k buckets, the old newest
+ * joins the cache and buckets old-239 .. old-240+k leave it; they are subtracted before their
+ * slots are zeroed for reuse. Subtracting drifts by rounding, so once per window length the
+ * cache is summed afresh. */
 static void advance(struct mkt_window *w, int64_t to)
 {
     uint64_t steps = distance(w->newest, to);
@@ -95,21 +115,45 @@ static void advance(struct mkt_window *w, int64_t to)
     if (steps >= RING_SLOTS) {
         memset(w->sum_w, 0, sizeof(w->sum_w));
         memset(w->sum_wf, 0, sizeof(w->sum_wf));
-    } else {
-        size_t s = slot_of(w->newest);
-
-        for (uint64_t i = 0; i < steps; i++) {
-            s = slot_next(s);
-            w->sum_w[s] = 0.0;
-            w->sum_wf[s] = 0.0;
-        }
+        w->newest = to;
+        w->older_w = w->older_wf = 0.0;
+        w->steps_since_recompute = 0;
+        return;
+    }
+    size_t old = slot_of(w->newest);
+    w->older_w += w->sum_w[old];
+    w->older_wf += w->sum_wf[old];
+    /* Bucket old-239 shares its slot with old+2 (the ring has 241 slots); slot arithmetic
+     * cannot overflow at the ends of the int64_t range. */
+    size_t leaving = slot_next(slot_next(old));
+    for (uint64_t i = 0; i < steps; i++) {
+        w->older_w -= w->sum_w[leaving];
+        w->older_wf -= w->sum_wf[leaving];
+        leaving = slot_next(leaving);
+    }
+    size_t s = old;
+    for (uint64_t i = 0; i < steps; i++) {
+        s = slot_next(s);
+        w->sum_w[s] = 0.0;
+        w->sum_wf[s] = 0.0;
     }
     w->newest = to;
+    w->steps_since_recompute += (uint32_t)steps;
+    if (w->steps_since_recompute >= MKT_WINDOW_BUCKETS)
+        recompute_older(w);
 }
 
 static void add_to(struct mkt_window *w, size_t slot, int64_t weight_ms, double factor)
 {
     double wt = (double)weight_ms;
+    if (slot != slot_of(w->newest)) {
+        /* only buckets inside newest-239..newest-1 are in the cache; newest-240 is not */
+        size_t oldest = slot_of(w->newest - MKT_WINDOW_BUCKETS);
+        if (slot != oldest) {
+            w->older_w += wt;
+            w->older_wf += wt * factor;
+        }
+    }
 
     w->sum_w[slot] += wt;
     w->sum_wf[slot] += wt * factor;
@@ -161,6 +205,12 @@ void mkt_window_sums(const struct mkt_window *w, int64_t now_ms, double *sum_w_o
 {
     assert(w && sum_w_out && sum_wf_out);
     const int64_t now_b = floor_div(now_ms, w->bucket_ms);
+    if (now_b == w->newest && w->newest != INT64_MIN) {
+        size_t s0 = slot_of(now_b);
+        *sum_w_out = w->older_w + w->sum_w[s0];
+        *sum_wf_out = w->older_wf + w->sum_wf[s0];
+        return;
+    }
     const int64_t hi = now_b < w->newest ? now_b : w->newest;
     const uint64_t behind_now = distance(hi, now_b);
     const uint64_t behind_newest = distance(hi, w->newest);

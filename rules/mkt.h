@@ -27,13 +27,15 @@ double mkt_factor(double temp_c, double dh_over_r);
 /* MKT in °C from the sums Σw and Σw·factor; NaN when sum_w <= 0 or the sum is not positive. */
 double mkt_from_sums(double sum_w, double sum_wf, double dh_over_r);
 
-/* Σw and Σw·factor over time buckets of window_ms / MKT_WINDOW_BUCKETS. */
+/* Σw (weights in ms) and Σw·factor over time buckets of window_ms / MKT_WINDOW_BUCKETS. */
 struct mkt_window {
     int64_t window_ms;
     int64_t bucket_ms;
     int64_t newest;                      /* number (ts / bucket_ms) of the newest bucket used */
     double sum_w[MKT_WINDOW_BUCKETS + 1];
     double sum_wf[MKT_WINDOW_BUCKETS + 1];
+    double older_w, older_wf; /* cache: buckets newest-MKT_WINDOW_BUCKETS+1 .. newest-1 */
+    uint32_t steps_since_recompute;
 };
 
 /* Empties w for a window of window_ms (>= MKT_WINDOW_BUCKETS ms). */

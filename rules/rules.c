@@ -53,6 +53,7 @@ struct track {
     int64_t value_ts_ms;
     int64_t weight_ms;         /* weight of the last value until the next arrives */
     double sum_w, sum_wv, sum_wf; /* committed intervals; f: MKT factor (temperature) */
+    double value_factor;
 };
 
 struct sensor_state {
@@ -273,7 +274,7 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
     if (uses_held_condition(kind) && inst->have_held) {
         int64_t held_end = inst->held_ts_ms + s->hold_ms;
         int64_t cover_end = min64(t, held_end);
-        bool met = judged_met(def, inst->held);
+        bool met = inst->held_met;
         int64_t from = max64(inst->accounted_ms, inst->held_ts_ms);
         if (met && cover_end > from) {
             int64_t before = budget_used_ms(inst);
@@ -399,7 +400,7 @@ static void judge(struct emitter *em, size_t a, const struct shipment *s,
 {
     const struct alarm_def *def = &s->alarms[a];
     bool met = judged_met(def, v);
-    bool was_met = inst->have_held && judged_met(def, inst->held);
+    bool was_met = inst->have_held && inst->held_met;
 
     if (out_of_order && inst->state == ALARM_PENDING) {
         /* The clock stepped back: continuity is broken, so the delay starts again; a clock
@@ -415,6 +416,7 @@ static void judge(struct emitter *em, size_t a, const struct shipment *s,
         end_excursion(inst);
     }
     inst->have_held = true;
+    inst->held_met = met;
     inst->held = v;
     inst->held_ts_ms = ts;
     if (out_of_order || inst->accounted_ms < ts)
@@ -469,8 +471,9 @@ static double rate_change(struct rate_ring *ring, const struct alarm_def *def, d
         unsigned at = (ring->head + RATE_SAMPLES - 1 - i) % RATE_SAMPLES;
         if (ring->ts_ms[at] < ts - def->window_ms || ring->ts_ms[at] > ts)
             break;
-        lo = fmin(lo, ring->value[at]);
-        hi = fmax(hi, ring->value[at]);
+        double x = ring->value[at];
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
     }
     /* Thin to one sample per 1/32 of the window: memory stays fixed, resolution 3 %. */
     unsigned last = (ring->head + RATE_SAMPLES - 1) % RATE_SAMPLES;
@@ -531,7 +534,7 @@ static void track_valid(struct track *tr, double v, int64_t ts, int64_t hold_ms,
             tr->sum_w += w;
             tr->sum_wv += w * tr->value;
             if (temperature)
-                tr->sum_wf += w * mkt_factor(tr->value, dh_over_r);
+                tr->sum_wf += w * tr->value_factor;
             tr->weight_ms = held;
         }
     }
@@ -540,14 +543,14 @@ static void track_valid(struct track *tr, double v, int64_t ts, int64_t hold_ms,
     tr->have_value = true;
     tr->value = v;
     tr->value_ts_ms = ts;
+    if (temperature)
+        tr->value_factor = mkt_factor(v, dh_over_r);
     sum->count++;
     sum->min = isnan(sum->min) ? v : fmin(sum->min, v);
     sum->max = isnan(sum->max) ? v : fmax(sum->max, v);
     double w = (double)tr->weight_ms;
     sum->mean = (tr->sum_wv + w * v) / (tr->sum_w + w);
-    if (temperature)
-        sum->mkt_c = mkt_from_sums(tr->sum_w + w, tr->sum_wf + w * mkt_factor(v, dh_over_r),
-                                   dh_over_r);
+    /* The summary's MKT costs a logarithm: rules_summary() computes it when asked. */
 }
 
 static void feed_member(struct rules *rules, uint32_t si, uint32_t k, const struct reading *r,
@@ -614,7 +617,9 @@ static void feed_member(struct rules *rules, uint32_t si, uint32_t k, const stru
                 }
                 if (m->last_weight_ms == 0)
                     m->last_weight_ms = 1;
-                m->last_factor = mkt_factor(r->value, m->dh_over_r);
+                m->last_factor = m->dh_over_r == rules->dh_over_r_default && temperature
+                                     ? tr->value_factor
+                                     : mkt_factor(r->value, m->dh_over_r);
                 judge(&em, a, s, inst, mkt_value(m, r->ts_ms), r->ts_ms, out_of_order);
             }
             break;
@@ -1010,7 +1015,15 @@ const struct rules_summary *rules_summary(const struct rules *rules, size_t ship
     const struct shipment *s = &rules->shipments[shipment];
     if (sensor >= s->sensor_count)
         return NULL;
-    return &s->tracks[sensor * QUANTITY_COUNT + quantity].sum;
+    /* The rules object is the caller's and not const itself; only the summary's MKT is
+     * brought up to date here, from sums kept on every reading. */
+    struct track *tr = (struct track *)&s->tracks[sensor * QUANTITY_COUNT + quantity];
+    if (quantity == QUANTITY_TEMPERATURE && tr->have_value) {
+        double w = (double)tr->weight_ms;
+        tr->sum.mkt_c = mkt_from_sums(tr->sum_w + w, tr->sum_wf + w * tr->value_factor,
+                                      rules->dh_over_r_default);
+    }
+    return &tr->sum;
 }
 
 size_t rules_shipment_count(const struct rules *rules)

@@ -53,7 +53,8 @@ struct rules_summary {
     uint64_t out_of_order; /* readings older than the one before (clock stepped back) */
     double min, max;       /* of valid readings; NaN before the first */
     double mean;           /* time-weighted; NaN before the first */
-    double mkt_c;          /* temperature only, ΔH default; NaN otherwise */
+    double mkt_c;          /* temperature only, ΔH default, computed by rules_summary(); NaN
+                            * otherwise */
     double last_value;     /* NaN if the last reading was a fault */
     int64_t last_ts_ms;    /* 0 before the first reading */
     uint8_t last_flags;
