@@ -385,7 +385,7 @@ static int parse_alarm(const cJSON *item, const char *path, struct alarm_def *a,
                         &a->hysteresis, err);
     if (rc < 0)
         return rc;
-    rc = get_duration(item, path, "renotify", false, MS_PER_MIN, &a->renotify_ms, err);
+    rc = get_duration(item, path, "renotify", false, MS_PER_S, &a->renotify_ms, err);
     if (rc < 0)
         return rc;
     const char *def_sev = kind == ALARM_KIND_BATTERY || kind == ALARM_KIND_CALIBRATION
