@@ -384,11 +384,26 @@ static int next_timeout_ms(struct engine *e, int64_t now_mono_ms)
 
 /* ---- restart: the history replayed through the rules (docs/rules.md "Restarts") ---- */
 
+struct replay {
+    struct engine *e;
+    int64_t now_ms; /* the newest timestamp replayed so far */
+};
+
+/* Judges a stored reading as it was judged live: time first moves on for every sensor, as the
+ * engine's ticks moved it, so a probe that fell silent is stale in the replay too. The events
+ * are dropped: they were announced when they happened. */
 static int replay_reading(void *arg, const struct reading *r)
 {
-    struct engine *e = arg;
+    struct replay *rp = arg;
+    struct engine *e = rp->e;
+    if (r->ts_ms > rp->now_ms) {
+        rp->now_ms = r->ts_ms;
+        int n = rules_tick(e->rules, r->ts_ms, e->events, e->events_cap);
+        if (n < 0)
+            return n;
+    }
     int n = rules_feed(e->rules, r, e->events, e->events_cap);
-    return n < 0 ? n : 0; /* the events were announced when they happened */
+    return n < 0 ? n : 0;
 }
 
 struct announced {
@@ -439,7 +454,15 @@ static int restore_state(struct engine *e)
         total += cfg->profiles[cfg->shipments[i].profile].alarm_count *
                  cfg->shipments[i].sensor_count;
     }
-    int r = store_readings_each(e->store, from_ms, replay_reading, e);
+    struct replay rp = {.e = e, .now_ms = INT64_MIN};
+    int r = store_readings_each(e->store, from_ms, replay_reading, &rp);
+    if (r < 0)
+        return r;
+    /* ... and on to now: what happened while the gateway was off (a probe gone stale, a delay
+     * run out, a calibration date reached) is then in the rules' state, and reconciling below
+     * announces what people were not told. */
+    int64_t now_ms = clock_wall_ms();
+    r = rules_tick(e->rules, now_ms - TICK_LAG_MS, e->events, e->events_cap);
     if (r < 0)
         return r;
 
@@ -459,7 +482,6 @@ static int restore_state(struct engine *e)
     r = store_last_alarms(e->store, note_announced, &an);
     if (r < 0)
         goto out;
-    int64_t now_ms = clock_wall_ms();
     for (size_t si = 0; si < cfg->shipment_count; si++) {
         const struct config_shipment *s = &cfg->shipments[si];
         size_t alarms = cfg->profiles[s->profile].alarm_count;

@@ -134,7 +134,6 @@ char *messages_alert(const struct messages_alert *a)
               cJSON_AddStringToObject(root, "shipment", a->shipment_id) &&
               cJSON_AddStringToObject(root, "sensor", a->sensor_id) &&
               cJSON_AddStringToObject(root, "alarm", def->id) &&
-              cJSON_AddStringToObject(root, "quantity", quantity_name(def->quantity)) &&
               cJSON_AddStringToObject(root, "kind", alarm_kind_name(def->kind)) &&
               cJSON_AddStringToObject(root, "quantity",
                                       def->quantity < QUANTITY_COUNT ? quantity_name(def->quantity)

@@ -8,8 +8,9 @@
  *   3. the probe is unplugged (simulator stopped): readings become faults, the fault alarm is
  *      raised, and heat stays active (a dead probe is no evidence of cooling);
  *   4. the twin carries the preset's freeze alarm, the budget left (none) and the MKT;
- *   5. after a restart the spent budget is still spent (rebuilt from the history) and nothing
- *      announced before is raised again. */
+ *   5. a second probe that never reports goes stale 2 s after the shipment starts;
+ *   6. after a restart the spent budget is still spent (rebuilt from the history), the silent
+ *      probe is still stale, and nothing announced before is raised or cleared again. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -58,7 +59,8 @@ static int write_config(void)
         " \"mqtt\": {\"uri\": \"%s\", \"telemetry_interval\": \"1s\", \"twin_interval\": \"500ms\","
         " \"reconnect_min\": \"200ms\", \"reconnect_max\": \"2s\"},\n"
         " \"store\": {\"batch_max\": 16, \"batch_interval\": \"500ms\"},\n"
-        " \"sensors\": [{\"id\": \"fridge-k\", \"name\": \"Fridge K\"}],\n"
+        " \"sensors\": [{\"id\": \"fridge-k\", \"name\": \"Fridge K\"},"
+        " {\"id\": \"fridge-k2\", \"name\": \"Fridge K, second probe (not wired)\"}],\n"
         " \"buses\": [{\"name\": \"bus0\", \"type\": \"modbus-tcp\", \"host\": \"127.0.0.1\","
         " \"port\": %d, \"poll_interval\": \"250ms\", \"response_timeout\": \"200ms\","
         " \"reconnect_min\": \"200ms\", \"reconnect_max\": \"1s\",\n"
@@ -69,9 +71,10 @@ static int write_config(void)
         " \"renotify\": \"3s\"},\n"
         "   {\"id\": \"tor\", \"above\": 8.0, \"budget\": \"4s\"},\n"
         "   {\"id\": \"probe-fault\", \"fault\": true, \"delay\": \"1s\"},\n"
-        "   {\"id\": \"mkt\", \"mkt_above\": 7.0}]}},\n"
+        "   {\"id\": \"mkt\", \"mkt_above\": 7.0},\n"
+        "   {\"id\": \"silent\", \"stale\": \"2s\"}]}},\n"
         " \"shipments\": [{\"id\": \"fridge-k\", \"kind\": \"storage\", \"profile\": \"fridge\","
-        " \"sensors\": [\"fridge-k\"]}]}\n",
+        " \"sensors\": [\"fridge-k\", \"fridge-k2\"]}]}\n",
         data_dir, uri, sim_port);
     if (n < 0 || n >= (int)sizeof(text))
         return -ENAMETOOLONG;
@@ -87,7 +90,8 @@ static bool is_alert(const struct harness_msg *m, void *arg)
 {
     const struct want *w = arg;
     return m->json && jis(m->json, "alarm", w->alarm) &&
-           jis(m->json, "transition", w->transition);
+           jis(m->json, "transition", w->transition) &&
+           jis(m->json, "sensor", strcmp(w->alarm, "silent") == 0 ? "fridge-k2" : "fridge-k");
 }
 
 /* harness_sub_wait() that gives up early when the gateway dies. */
@@ -230,28 +234,43 @@ int main(void)
     harness_check(mkt && jnum(mkt, "mkt") > 5.0 && jnum(mkt, "mkt") < 10.5,
                   "step 4: the MKT alarm shows an MKT between 5 and 10.5 °C (got %g)",
                   mkt ? jnum(mkt, "mkt") : (double)NAN);
-    stop_gateway("step 4");
+    /* 5. the probe nobody wired goes stale 2 s after the shipment started. */
+    w = (struct want){"silent", "raised", 0};
+    long silent = wait_for(TOPIC_ALERTS, is_alert, &w, 0, 10000);
+    harness_check(silent >= 0 && jis(alert_at(silent), "kind", "stale") &&
+                      jnum(alert_at(silent), "silent_s") == 2,
+                  "step 5: the unwired probe is stale (silent_s 2)");
+    stop_gateway("step 5");
 
-    /* 5. restart: the budget is rebuilt from the history, nothing is raised twice. */
+    /* 6. restart: the budget is rebuilt from the history, the unwired probe is still stale,
+     * nothing is raised or cleared twice. */
     sim = harness_start_modbus_sim(sim_bin, sim_port, 1, "0s=10.5", NULL, &sim_port);
-    HARNESS_REQUIRE(sim, "step 5: simulator back on port %d", sim_port);
+    HARNESS_REQUIRE(sim, "step 6: simulator back on port %d", sim_port);
     mark = harness_sub_count(sub);
-    start_gateway("step 5");
+    start_gateway("step 6");
     twin = wait_for(TOPIC_TWIN, twin_budget_spent, NULL, mark, 20000);
-    harness_check(twin >= 0, "step 5: after the restart the twin still shows the budget spent");
+    harness_check(twin >= 0, "step 6: after the restart the twin still shows the budget spent");
     harness_sub_pump(sub, 3000);
-    int raised_again = 0;
+    int repeated = 0;
     for (size_t i = mark; i < harness_sub_count(sub); i++) {
         const struct harness_msg *m = harness_sub_msg(sub, i);
-        if (strcmp(m->topic, TOPIC_ALERTS) == 0 && m->json && jis(m->json, "transition", "raised") &&
-            (jis(m->json, "alarm", "tor") || jis(m->json, "alarm", "heat")))
-            raised_again++;
+        if (strcmp(m->topic, TOPIC_ALERTS) != 0 || !m->json)
+            continue;
+        bool told_again = (jis(m->json, "transition", "raised") &&
+                           (jis(m->json, "alarm", "tor") || jis(m->json, "alarm", "heat") ||
+                            jis(m->json, "alarm", "silent"))) ||
+                          (jis(m->json, "transition", "cleared") && jis(m->json, "alarm", "silent"));
+        if (told_again) {
+            printf("# told again: %s\n", m->payload);
+            repeated++;
+        }
     }
-    harness_check(raised_again == 0,
-                  "step 5: neither heat nor tor is raised a second time (%d raised)", raised_again);
+    harness_check(repeated == 0,
+                  "step 6: heat, tor and the stale probe are neither raised nor cleared again "
+                  "(%d were)", repeated);
     w = (struct want){"probe-fault", "cleared", 0};
     harness_check(wait_for(TOPIC_ALERTS, is_alert, &w, mark, 15000) >= 0,
-                  "step 5: the probe answers again: probe-fault cleared");
-    stop_gateway("step 5");
+                  "step 6: the probe answers again: probe-fault cleared");
+    stop_gateway("step 6");
     harness_exit();
 }

@@ -108,6 +108,44 @@ static void test_alert_carries_what_a_pharmacist_needs(void)
     cJSON_Delete(j);
 }
 
+/* Stale and calibration alarms watch the whole sensor (no quantity) and have no value: their
+ * alerts must still be built, or they would be neither recorded nor published. */
+static void test_alerts_of_sensor_wide_kinds_are_built(void)
+{
+    static const struct {
+        enum alarm_kind kind;
+        enum alarm_transition transition;
+        int64_t amount_ms;
+        const char *amount_key;
+    } rows[] = {
+        {ALARM_KIND_STALE, ALARM_RAISED, 1200000, "silent_s"},
+        {ALARM_KIND_STALE, ALARM_CLEARED, 4200000, "silent_s"},
+        {ALARM_KIND_CALIBRATION, ALARM_RAISED, 90LL * 86400000, "due_in_s"},
+        {ALARM_KIND_CALIBRATION, ALARM_RENOTIFIED, 0, "due_in_s"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct alarm_def def = {.id = "probe-silent", .kind = (uint8_t)rows[i].kind,
+                                .quantity = QUANTITY_COUNT, .severity = ALARM_WARNING,
+                                .stale_ms = 1200000, .message = "No reading"};
+        struct alarm_event ev = {.transition = (uint8_t)rows[i].transition,
+                                 .isa_state = ALARM_ISA_UNACKED, .notify = true,
+                                 .ts_ms = 1700000000000, .value = (double)NAN,
+                                 .worst = (double)NAN, .amount_ms = rows[i].amount_ms};
+        struct messages_alert a = {.gateway_id = "gw-1", .id = "id-2", .seq = 7,
+                                   .shipment_id = "ship-1", .sensor_id = "probe-2",
+                                   .def = &def, .ev = &ev};
+        cJSON *j = parse_and_free(messages_alert(&a));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        CU_ASSERT_STRING_EQUAL(str(j, "quantity"), "any");
+        CU_ASSERT_STRING_EQUAL(str(j, "kind"), alarm_kind_name(rows[i].kind));
+        CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "value")));
+        CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "since")));
+        CU_ASSERT_DOUBLE_EQUAL(num(j, rows[i].amount_key), (double)(rows[i].amount_ms / 1000),
+                               0);
+        cJSON_Delete(j);
+    }
+}
+
 static void test_uuids_are_version_4_and_distinct(void)
 {
     char a[37], b[37];
@@ -186,6 +224,8 @@ int register_tests(void)
                 test_telemetry_fault_has_null_value_and_flag);
     CU_add_test(s, "an alert carries what a pharmacist needs",
                 test_alert_carries_what_a_pharmacist_needs);
+    CU_add_test(s, "alerts of sensor-wide kinds (stale, calibration) are built",
+                test_alerts_of_sensor_wide_kinds_are_built);
     CU_add_test(s, "uuids are version 4 and distinct", test_uuids_are_version_4_and_distinct);
     CU_add_test(s, "the twin reports sensors, summaries and alarms",
                 test_twin_reports_sensors_summaries_and_alarms);
