@@ -353,8 +353,10 @@ static int parse_calibration_due(const cJSON *sensor, const char *path, struct c
                                  struct cfg_error *err)
 {
     char text[32], ts[48], mp[sizeof(err->path)];
-    int rc = cfg_get_string(sensor, path, "calibration_due", false, "", text, sizeof(text), err);
-    if (rc < 0 || text[0] == '\0')
+    if (cJSON_GetObjectItemCaseSensitive(sensor, "calibration_due") == NULL)
+        return 0;
+    int rc = cfg_get_string(sensor, path, "calibration_due", true, NULL, text, sizeof(text), err);
+    if (rc < 0)
         return rc;
     int n = snprintf(ts, sizeof(ts), "%sT00:00:00Z", text);
     if (strlen(text) != 10 || n <= 0 || reading_csv_parse_ts(ts, (size_t)n, &s->calibration_due_ms) < 0)
@@ -652,6 +654,10 @@ static int parse_budget_used(const cJSON *item, const char *path, struct config_
     for (const cJSON *e = obj->child; e != NULL; e = e->next) {
         const char *id = e->string != NULL ? e->string : "";
         cfg_path_key(ap, sizeof(ap), bp, id);
+        for (const cJSON *prev = obj->child; prev != e; prev = prev->next) {
+            if (prev->string != NULL && strcmp(prev->string, id) == 0)
+                return cfg_fail(err, ap, "key \"%s\" appears more than once", id);
+        }
         int a = profile_alarm_index(prof, id);
         if (a < 0 || prof->alarms[a].kind != ALARM_KIND_BUDGET)
             return cfg_fail(err, ap, "expected the id of a budget alarm of profile \"%s\"",

@@ -97,9 +97,21 @@ char *messages_telemetry(const char *gateway_id, const struct reading *readings,
     return finish(root, ok);
 }
 
-/* What only some kinds have: the budget, the MKT window, the rate, the silence. */
+/* Kinds judged against a limit: the alert says which, and with what hysteresis. */
+static bool has_limit(enum alarm_kind kind)
+{
+    return kind == ALARM_KIND_THRESHOLD || kind == ALARM_KIND_BATTERY ||
+           kind == ALARM_KIND_BUDGET || kind == ALARM_KIND_MKT;
+}
+
+/* What only some kinds have: the budget, the MKT window, the rate, the silence. The amount is
+ * the instance's at the transition; acknowledging or shelving says nothing about it. */
 static bool add_kind_fields(cJSON *o, const struct alarm_def *def, const struct alarm_event *ev)
 {
+    if (ev->transition == ALARM_SHELVED)
+        return add_time(o, "shelved_until", ev->ts_ms + ev->amount_ms) != NULL;
+    if (ev->transition == ALARM_ACKNOWLEDGED || ev->transition == ALARM_UNSHELVED)
+        return true;
     switch ((enum alarm_kind)def->kind) {
     case ALARM_KIND_BUDGET:
         return cJSON_AddNumberToObject(o, "budget_s", (double)(def->budget_ms / 1000)) &&
@@ -143,13 +155,16 @@ char *messages_alert(const struct messages_alert *a)
               cJSON_AddBoolToObject(root, "notify", ev->notify) &&
               cJSON_AddNumberToObject(root, "level", ev->level) &&
               cJSON_AddStringToObject(root, "severity", alarm_severity_name(def->severity)) &&
-              add_value(root, "value", ev->value) && add_value(root, "worst", ev->worst) &&
+              /* A fault alarm judges "is a fault" (1/0) internally: no value to show. */
+              add_value(root, "value", def->kind == ALARM_KIND_FAULT ? (double)NAN : ev->value) &&
+              add_value(root, "worst", def->kind == ALARM_KIND_FAULT ? (double)NAN : ev->worst) &&
               cJSON_AddStringToObject(root, "unit", def->quantity < QUANTITY_COUNT
                                                         ? quantity_unit(def->quantity)
                                                         : "") &&
-              cJSON_AddStringToObject(root, "condition", alarm_condition_name(def->condition)) &&
-              add_value(root, "limit", def->limit) &&
-              add_value(root, "hysteresis", def->hysteresis) &&
+              (!has_limit(def->kind) ||
+               (cJSON_AddStringToObject(root, "condition", alarm_condition_name(def->condition)) &&
+                add_value(root, "limit", def->limit) &&
+                add_value(root, "hysteresis", def->hysteresis))) &&
               cJSON_AddNumberToObject(root, "delay_s", (double)def->delay_ms / 1000.0) &&
               (ev->since_ms ? add_time(root, "since", ev->since_ms) != NULL
                             : cJSON_AddNullToObject(root, "since") != NULL) &&

@@ -37,6 +37,38 @@ static const struct {
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The keys each kind takes besides the common ones (id, quantity, severity, renotify, message,
+ * action): a key of another kind is a mistake to report, not a setting to ignore ("window" on a
+ * threshold would otherwise look like it does something). */
+static const char *const kind_params[ALARM_KIND_COUNT][8] = {
+    [ALARM_KIND_THRESHOLD] = {"above", "at_or_above", "below", "at_or_below", "condition",
+                              "limit", "hysteresis", "delay"},
+    [ALARM_KIND_DOOR] = {"door_open"},
+    [ALARM_KIND_BATTERY] = {"battery_below", "hysteresis", "delay"},
+    [ALARM_KIND_BUDGET] = {"above", "at_or_above", "below", "at_or_below", "condition", "limit",
+                           "budget"},
+    [ALARM_KIND_MKT] = {"mkt_above", "window", "delta_h", "hysteresis", "delay"},
+    [ALARM_KIND_RATE] = {"rate", "per", "direction", "hysteresis", "delay"},
+    [ALARM_KIND_STALE] = {"stale"},
+    [ALARM_KIND_FAULT] = {"fault", "delay"},
+    [ALARM_KIND_CALIBRATION] = {"calibration_due"},
+};
+
+static bool takes_key(enum alarm_kind kind, const char *key)
+{
+    static const char *const common[] = {"id", "quantity", "severity", "renotify", "message",
+                                         "action"};
+    for (size_t i = 0; i < N_ELEMS(common); i++) {
+        if (strcmp(common[i], key) == 0)
+            return true;
+    }
+    for (size_t i = 0; i < N_ELEMS(kind_params[kind]) && kind_params[kind][i]; i++) {
+        if (strcmp(kind_params[kind][i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
 static const char *member(char *buf, size_t cap, const char *path, const char *key)
 {
     return cfg_path_key(buf, cap, path, key);
@@ -273,9 +305,6 @@ static int parse_kind(const cJSON *item, const char *path, enum alarm_kind kind,
         rc = parse_condition(item, path, a, err);
         if (rc < 0)
             return rc;
-        if (cJSON_GetObjectItemCaseSensitive(item, "delay"))
-            return cfg_fail(err, member(mp, sizeof(mp), path, "delay"),
-                            "a budget adds up all time beyond the limit; it has no delay");
         return get_duration(item, path, "budget", true, MS_PER_S, &a->budget_ms, err);
     case ALARM_KIND_MKT:
         a->condition = ALARM_ABOVE;
@@ -289,7 +318,10 @@ static int parse_kind(const cJSON *item, const char *path, enum alarm_kind kind,
         }
         return rc;
     case ALARM_KIND_RATE:
-        rc = cfg_get_number(item, path, "rate", true, 0, DBL_MIN, DBL_MAX, &a->rate, err);
+        rc = cfg_get_number(item, path, "rate", true, 0, 0, DBL_MAX, &a->rate, err);
+        if (rc == 0 && !(a->rate > 0))
+            return cfg_fail(err, member(mp, sizeof(mp), path, "rate"),
+                            "expected a change greater than 0, got %g", a->rate);
         if (rc == 0)
             rc = get_duration(item, path, "per", true, MS_PER_S, &a->window_ms, err);
         if (rc == 0 && cJSON_GetObjectItemCaseSensitive(item, "direction")) {
@@ -363,6 +395,11 @@ static int parse_alarm(const cJSON *item, const char *path, struct alarm_def *a,
         kind = kind_keys[i].kind;
     }
     a->kind = (uint8_t)kind;
+    for (const cJSON *m = item->child; m; m = m->next) {
+        if (m->string && !takes_key(kind, m->string))
+            return cfg_fail(err, member(mp, sizeof(mp), path, m->string),
+                            "a %s alarm has no \"%s\"", alarm_kind_name(kind), m->string);
+    }
     rc = parse_quantity(item, path, kind, a, err);
     if (rc < 0)
         return rc;
@@ -370,12 +407,7 @@ static int parse_alarm(const cJSON *item, const char *path, struct alarm_def *a,
     if (rc < 0)
         return rc;
 
-    bool has_delay = kind != ALARM_KIND_BUDGET && kind != ALARM_KIND_STALE &&
-                     kind != ALARM_KIND_CALIBRATION && kind != ALARM_KIND_DOOR;
-    if (!has_delay && kind != ALARM_KIND_BUDGET &&
-        cJSON_GetObjectItemCaseSensitive(item, "delay"))
-        return cfg_fail(err, member(mp, sizeof(mp), path, "delay"),
-                        "a %s alarm has no delay", alarm_kind_name(kind));
+    bool has_delay = takes_key(kind, "delay");
     if (has_delay) {
         rc = get_duration(item, path, "delay", false, 0, &a->delay_ms, err);
         if (rc < 0)
@@ -420,10 +452,12 @@ static int parse_window(const cJSON *item, const char *path, struct rules_window
         rc = cfg_get_string(item, path, "start", true, NULL, text, sizeof(text), err);
     if (rc < 0)
         return rc;
-    unsigned hh, mm;
-    char tail;
-    if (sscanf(text, "%2u:%2u%c", &hh, &mm, &tail) != 2 || hh > 23 || mm > 59 ||
-        strlen(text) != 5)
+    bool digits = strlen(text) == 5 && text[2] == ':';
+    for (int i = 0; digits && i < 5; i++)
+        digits = i == 2 || (text[i] >= '0' && text[i] <= '9');
+    unsigned hh = digits ? (unsigned)((text[0] - '0') * 10 + (text[1] - '0')) : 99;
+    unsigned mm = digits ? (unsigned)((text[3] - '0') * 10 + (text[4] - '0')) : 99;
+    if (hh > 23 || mm > 59)
         return cfg_fail(err, member(mp, sizeof(mp), path, "start"),
                         "expected a UTC time of day as HH:MM, got \"%.15s\"", text);
     w->offset_ms = (int64_t)hh * MS_PER_H + (int64_t)mm * MS_PER_MIN;
@@ -488,6 +522,9 @@ static int parse_alarms(const cJSON *arr, const char *path, struct config_profil
         return -ENOMEM;
     out->alarms = grown;
     size_t inherited = out->alarm_count;
+    /* Which inherited alarms this profile has overridden: a second override of the same id is
+     * a duplicate too, not a silent "last one wins". */
+    bool overridden[PROFILE_ALARMS_MAX] = {false};
     size_t i = 0;
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         struct alarm_def a;
@@ -496,11 +533,13 @@ static int parse_alarms(const cJSON *arr, const char *path, struct config_profil
         if (rc < 0)
             return rc;
         int at = profile_alarm_index(out, a.id);
-        if (at >= 0 && (size_t)at >= inherited) {
+        if (at >= 0 && ((size_t)at >= inherited || overridden[at])) {
             char idp[sizeof(err->path)];
             return cfg_fail(err, member(idp, sizeof(idp), ap, "id"),
                             "duplicate alarm id \"%s\" in this profile", a.id);
         }
+        if (at >= 0)
+            overridden[at] = true;
         /* An override replaces the preset's alarm of the same id whole. */
         if (at >= 0)
             out->alarms[at] = a;

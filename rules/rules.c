@@ -202,6 +202,10 @@ static void clear_at(struct emitter *em, size_t a, const struct shipment *s,
 {
     inst->state = ALARM_NORMAL;
     inst->renotify_due_ms = 0;
+    /* Raised and over while suppressed or shelved: nobody was told, so no acknowledgement is
+     * owed (it returns to normal, not to "returned"). */
+    if (!inst->notified)
+        inst->unacked = false;
     make_event(emit(em, a), ALARM_CLEARED, inst, notify_at(s, inst, ts_ms), ts_ms, value,
                amount_ms);
     inst->worst = (double)NAN;
@@ -255,6 +259,23 @@ static int64_t budget_used_ms(const struct alarm_instance *inst)
 }
 
 /* ---- advancing time ---------------------------------------------------------------------- */
+
+/* What an alert about this instance reports as its amount at instant at: the budget used, the
+ * silence so far, the time left until the calibration is due; 0 for other kinds. */
+static int64_t amount_at(const struct alarm_def *def, const struct alarm_instance *inst,
+                         const struct sensor_state *ss, int64_t cal_due_ms, int64_t at)
+{
+    switch ((enum alarm_kind)def->kind) {
+    case ALARM_KIND_BUDGET:
+        return budget_used_ms(inst);
+    case ALARM_KIND_STALE:
+        return at - ss->last_any_ms;
+    case ALARM_KIND_CALIBRATION:
+        return cal_due_ms - at;
+    default:
+        return 0;
+    }
+}
 
 /* Accounts the held value up to t and fires what it implies. Does not judge a new value. */
 static void advance_instance(struct emitter *em, size_t a, const struct shipment *s,
@@ -343,7 +364,8 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         bool notify = !in_window(s, at, NULL);
         if (inst->state == ALARM_ACTIVE && notify)
             inst->notified = true;
-        make_event(emit(em, a), ALARM_UNSHELVED, inst, notify, at, inst->value, 0);
+        make_event(emit(em, a), ALARM_UNSHELVED, inst, notify, at, inst->value,
+                   amount_at(def, inst, ss, cal_due_ms, at));
     }
 
     if (inst->state == ALARM_ACTIVE && inst->unacked && !inst->notified &&
@@ -354,7 +376,8 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         }
         if (end <= t && !in_window(s, end, NULL)) {
             inst->notified = true;
-            make_event(emit(em, a), ALARM_RENOTIFIED, inst, true, end, inst->value, 0);
+            make_event(emit(em, a), ALARM_RENOTIFIED, inst, true, end, inst->value,
+                       amount_at(def, inst, ss, cal_due_ms, end));
         }
     }
 
@@ -371,7 +394,8 @@ static void advance_instance(struct emitter *em, size_t a, const struct shipment
         if (notify_at(s, inst, at)) {
             if (inst->level < UINT8_MAX)
                 inst->level++;
-            make_event(emit(em, a), ALARM_RENOTIFIED, inst, true, at, inst->value, 0);
+            make_event(emit(em, a), ALARM_RENOTIFIED, inst, true, at, inst->value,
+                       amount_at(def, inst, ss, cal_due_ms, at));
             sent++;
         }
     }
@@ -744,13 +768,17 @@ static int init_shipment(struct rules *rules, struct shipment *s,
     s->alarm_count = d->alarm_count;
     s->sensor_count = d->sensor_count;
     s->suppress_count = d->suppress_count;
-    s->hold_ms = RULES_HOLD_DEFAULT_MS;
+    s->hold_ms = 0;
     for (size_t a = 0; a < d->alarm_count; a++) {
         if (!def_valid(&d->alarms[a]))
             return -EINVAL;
-        if (d->alarms[a].kind == ALARM_KIND_STALE && d->alarms[a].stale_ms < s->hold_ms)
+        if (d->alarms[a].kind == ALARM_KIND_STALE &&
+            (s->hold_ms == 0 || d->alarms[a].stale_ms < s->hold_ms))
             s->hold_ms = d->alarms[a].stale_ms;
     }
+    /* The shortest stale duration, however long: a value holds until the sensor is stale. */
+    if (s->hold_ms == 0)
+        s->hold_ms = RULES_HOLD_DEFAULT_MS;
     s->alarms = calloc(d->alarm_count ? d->alarm_count : 1, sizeof(*s->alarms));
     s->sensor_ids = calloc(d->sensor_count, sizeof(*s->sensor_ids));
     s->cal_due_ms = calloc(d->sensor_count, sizeof(*s->cal_due_ms));

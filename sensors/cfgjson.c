@@ -191,7 +191,7 @@ int cfg_check_keys(const cJSON *obj, const char *path, const char *const *allowe
         while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
             i++;
         if (allowed[i] == NULL) {
-            char known[200];
+            char known[440];
             size_t used = 0;
             known[0] = '\0';
             for (size_t k = 0; allowed[k] != NULL; k++) {

@@ -13,7 +13,7 @@
  * expected. The file name is added by whoever knows it. */
 struct cfg_error {
     char path[192];
-    char msg[256];
+    char msg[512];
 };
 
 /* Fills err (if not NULL) and returns -EINVAL, so callers can `return cfg_fail(...)`. */

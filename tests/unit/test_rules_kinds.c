@@ -1029,6 +1029,20 @@ static void test_calibration_warns_ahead_of_due_date(void)
     run_table(&fx, cases, N_ELEMS(cases));
 }
 
+/* A sensor that reports every 90 minutes with a stale alarm of 2 h: its values hold for 2 h, not
+ * the 1 h default, so a 3 h delay runs across its readings instead of restarting at each. */
+static void test_long_stale_duration_sets_a_long_hold(void)
+{
+    const struct alarm_def a[] = {heat(3 * HOUR), stale(2 * HOUR)};
+    const struct fixture fx = {.alarms = a, .alarm_count = 2};
+    const struct tcase cases[] = {
+        {"readings every 90 min above 8 °C raise after 3 h",
+         STEPS(RD(9.0, 0), RD(9.0, 90 * MIN), RD(9.0, 180 * MIN)),
+         EXPECT({.tr = ALARM_RAISED, .at = 180 * MIN})},
+    };
+    run_table(&fx, cases, N_ELEMS(cases));
+}
+
 /* ---- suppression windows ------------------------------------------------------------------ */
 
 /* Daily, 30 min from T0 + 60 min (given as an absolute time, as the header allows). */
@@ -1077,10 +1091,12 @@ static void test_alarm_raised_in_window_is_notified_when_window_ends(void)
          STEPS(RD(5.0, 0), RD(9.0, 70 * MIN), RD(9.0, 100 * MIN)),
          EXPECT({.tr = ALARM_RAISED, .at = 70 * MIN, .chk = C_NOTIFY, .notify = false},
                 {.tr = ALARM_RENOTIFIED, .at = 90 * MIN, .chk = C_NOTIFY, .notify = true})},
-        {"cleared inside the window: never notified",
+        /* Nobody was told, so nothing is owed: normal, not returned. */
+        {"cleared inside the window: never notified, no acknowledgement owed",
          STEPS(RD(5.0, 0), RD(9.0, 70 * MIN), RD(5.0, 80 * MIN), TK(120 * MIN)),
          EXPECT({.tr = ALARM_RAISED, .at = 70 * MIN, .chk = C_NOTIFY, .notify = false},
-                {.tr = ALARM_CLEARED, .at = 80 * MIN, .chk = C_NOTIFY, .notify = false})},
+                {.tr = ALARM_CLEARED, .at = 80 * MIN, .chk = C_NOTIFY | C_ISA, .notify = false,
+                 .isa = ALARM_ISA_NORMAL})},
         {"outside the window events notify",
          STEPS(RD(5.0, 0), RD(9.0, 100 * MIN), RD(5.0, 110 * MIN)),
          EXPECT({.tr = ALARM_RAISED, .at = 100 * MIN, .chk = C_NOTIFY, .notify = true},
@@ -1459,6 +1475,7 @@ int register_tests(void)
         T("door and battery", test_door_open_longer_than_delay_raises),
         T("door and battery", test_battery_below_limit_raises_with_hysteresis),
         T("calibration", test_calibration_warns_ahead_of_due_date),
+        T("held values", test_long_stale_duration_sets_a_long_hold),
         T("suppression", test_suppression_window_is_offset_modulo_period),
         T("suppression", test_alarm_raised_in_window_is_notified_when_window_ends),
         T("lifecycle", test_isa_states_follow_ack_and_clear),
