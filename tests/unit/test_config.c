@@ -60,8 +60,12 @@ static void test_demo_example_parses_with_its_values(void)
     const struct config_profile *p = &c->profiles[0];
     CU_ASSERT_STRING_EQUAL(p->name, "demo-fridge");
     CU_ASSERT_PTR_NOT_NULL(strstr(p->description, "2-8 °C"));
-    CU_ASSERT_EQUAL_FATAL(p->alarm_count, 2);
+    /* It extends cdc-vaccine-fridge: its heat and freeze are overridden in place, the budget
+     * is added after them. */
+    CU_ASSERT_STRING_EQUAL(p->extends, "cdc-vaccine-fridge");
+    CU_ASSERT_EQUAL_FATAL(p->alarm_count, 3);
     CU_ASSERT_STRING_EQUAL(p->alarms[0].id, "heat");
+    CU_ASSERT_EQUAL(p->alarms[0].renotify_ms, 20000);
     CU_ASSERT_EQUAL(p->alarms[0].quantity, QUANTITY_TEMPERATURE);
     CU_ASSERT_EQUAL(p->alarms[0].condition, ALARM_ABOVE);
     CU_ASSERT_DOUBLE_EQUAL(p->alarms[0].limit, 8.0, 0);
@@ -73,6 +77,10 @@ static void test_demo_example_parses_with_its_values(void)
     CU_ASSERT_STRING_EQUAL(p->alarms[1].id, "freeze");
     CU_ASSERT_EQUAL(p->alarms[1].condition, ALARM_BELOW);
     CU_ASSERT_DOUBLE_EQUAL(p->alarms[1].limit, 2.0, 0);
+    CU_ASSERT_EQUAL(p->alarms[1].delay_ms, 5000);
+    CU_ASSERT_STRING_EQUAL(p->alarms[2].id, "time-out-of-range");
+    CU_ASSERT_EQUAL(p->alarms[2].kind, ALARM_KIND_BUDGET);
+    CU_ASSERT_EQUAL(p->alarms[2].budget_ms, 30000);
 
     CU_ASSERT_EQUAL_FATAL(c->shipment_count, 1);
     const struct config_shipment *s = &c->shipments[0];
