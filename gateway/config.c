@@ -1004,6 +1004,14 @@ out:
     return rc;
 }
 
+void config_print_error(FILE *out, const char *file, int rc, const struct cfg_error *err)
+{
+    if (err->path[0])
+        fprintf(out, "%s: %s: %s\n", file, err->path, err->msg);
+    else
+        fprintf(out, "%s: %s\n", file, err->msg[0] ? err->msg : strerror(-rc));
+}
+
 void config_free(struct config *config)
 {
     if (config == NULL)

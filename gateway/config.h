@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "alarm.h"
 #include "cfgjson.h"
@@ -97,6 +98,10 @@ int config_parse(const char *text, size_t len, const char *label, unsigned flags
  * why. */
 int config_load(const char *path, unsigned flags, struct config **config_out,
                 struct cfg_error *err);
+
+/* Prints a config_load() failure the way people read it (DESIGN §8): "<file>: <JSON path>:
+ * <what was expected>", or "<file>: <why it could not be read>". */
+void config_print_error(FILE *out, const char *file, int rc, const struct cfg_error *err);
 
 /* Frees a config and closes its adapters' states. NULL is a no-op. */
 void config_free(struct config *config);

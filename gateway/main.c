@@ -95,10 +95,7 @@ int main(int argc, char **argv)
     struct cfg_error err = {0};
     int r = config_load(config_path, 0, &config, &err);
     if (r < 0) {
-        if (err.path[0])
-            fprintf(stderr, "%s: %s: %s\n", config_path, err.path, err.msg);
-        else
-            fprintf(stderr, "%s: %s\n", config_path, err.msg[0] ? err.msg : strerror(-r));
+        config_print_error(stderr, config_path, r, &err);
         return EXIT_CONFIG;
     }
     if (check_only) {

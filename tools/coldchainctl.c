@@ -173,10 +173,7 @@ static int replay(const char *config_path, const char *csv_path)
 
     int r = config_load(config_path, CONFIG_RULES_ONLY, &config, &cerr);
     if (r < 0) {
-        if (cerr.path[0])
-            fprintf(stderr, "%s: %s: %s\n", config_path, cerr.path, cerr.msg);
-        else
-            fprintf(stderr, "%s: %s\n", config_path, cerr.msg[0] ? cerr.msg : strerror(-r));
+        config_print_error(stderr, config_path, r, &cerr);
         return EXIT_CONFIG;
     }
     r = config_rules_new(config, NULL, &rules);
