@@ -319,15 +319,19 @@ static int parse_kind(const cJSON *item, const char *path, enum alarm_kind kind,
         return rc;
     case ALARM_KIND_RATE:
         rc = cfg_get_number(item, path, "rate", true, 0, 0, DBL_MAX, &a->rate, err);
-        if (rc == 0 && !(a->rate > 0))
+        /* A change smaller than any probe resolves would alarm on noise: 0.001 is far below
+         * every probe's resolution and still a sensible number. */
+        if (rc == 0 && !(a->rate >= 0.001))
             return cfg_fail(err, member(mp, sizeof(mp), path, "rate"),
-                            "expected a change greater than 0, got %g", a->rate);
+                            "expected a change of at least 0.001, got %g", a->rate);
         if (rc == 0)
             rc = get_duration(item, path, "per", true, MS_PER_S, &a->window_ms, err);
         if (rc == 0 && cJSON_GetObjectItemCaseSensitive(item, "direction")) {
-            enum alarm_direction d;
+            enum alarm_direction d = ALARM_EITHER;
             rc = cfg_get_string(item, path, "direction", true, NULL, text, sizeof(text), err);
-            if (rc == 0 && alarm_direction_parse(text, &d) < 0)
+            if (rc < 0)
+                return rc;
+            if (alarm_direction_parse(text, &d) < 0)
                 return cfg_fail(err, member(mp, sizeof(mp), path, "direction"),
                                 "expected rising, falling or either, got \"%.20s\"", text);
             a->direction = (uint8_t)d;
