@@ -16,6 +16,9 @@ struct cfg_error {
     char msg[512];
 };
 
+/* The size of a JSON path buffer, for callers building paths of their own. */
+#define CFG_PATH_CAP sizeof(((struct cfg_error *)0)->path)
+
 /* Fills err (if not NULL) and returns -EINVAL, so callers can `return cfg_fail(...)`. */
 int cfg_fail(struct cfg_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -27,7 +27,6 @@
 #include "clock.h"
 #include "modbus_decode.h"
 
-#define CFG_PATH_CAP sizeof(((struct cfg_error *)0)->path)
 #define BUS_NAME_MAX 64 /* the gateway's identifiers are at most 63 characters */
 #define HOST_MAX 254    /* a DNS name has at most 253 characters */
 #define WORD_MAX 32     /* longest accepted enum word ("temperature", "float32", ...) */

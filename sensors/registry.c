@@ -4,9 +4,11 @@
 
 #include "modbus.h"
 #include "sensor.h"
+#include "w1.h"
 
 static const struct sensor_adapter *const adapters[] = {
     &modbus_tcp_adapter,
+    &w1_adapter,
 };
 
 const struct sensor_adapter *sensor_adapter_find(const char *type)
@@ -20,5 +22,5 @@ const struct sensor_adapter *sensor_adapter_find(const char *type)
 
 const char *sensor_adapter_types(void)
 {
-    return "modbus-tcp";
+    return "modbus-tcp, w1";
 }

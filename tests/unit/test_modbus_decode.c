@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "cunit_main.h"
+#include "vectors.h"
 #include "modbus.h"
 #include "modbus_decode.h"
 
-#define VECTORS_FILE SHARED_VECTORS_DIR "/modbus_vectors.json"
 
 /* ---- the vectors file ---------------------------------------------------------------------- */
 
@@ -25,32 +25,8 @@ static cJSON *vectors;
 
 static int load_vectors(void)
 {
-    FILE *f = fopen(VECTORS_FILE, "rb");
-    char *text = NULL;
-    long len;
-    int rc = -EIO;
-
-    if (f == NULL)
-        goto out;
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    text = malloc((size_t)len + 1);
-    if (text == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (fread(text, 1, (size_t)len, f) != (size_t)len)
-        goto out;
-    text[len] = '\0';
-    vectors = cJSON_Parse(text);
-    rc = vectors != NULL ? 0 : -EBADMSG;
-out:
-    if (f != NULL)
-        fclose(f);
-    free(text);
-    if (rc < 0)
-        fprintf(stderr, "cannot read %s\n", VECTORS_FILE);
-    return rc;
+    vectors = vectors_load("modbus_vectors.json");
+    return vectors != NULL ? 0 : -EIO;
 }
 
 /* The vectors, loaded on first use. Not a suite init function: cunit_main counts failed
