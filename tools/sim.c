@@ -36,11 +36,14 @@
 #include <sys/select.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfgjson.h"
 #include "clock.h"
 #include "version.h"
+#include "w1_decode.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -77,7 +80,34 @@ struct scenario {
     bool loop;
 };
 
+#define MAX_PROBES 8
+#define MAX_FAULTS 32
+#define W1_WRITE_MS 200 /* how often the fake tree is rewritten */
+
+/* A fault the w1 simulator puts in its files for a while (PROTOCOLS.md §2.1). */
+enum w1_sim_fault {
+    W1_SIM_OK,
+    W1_SIM_CRC,     /* kernel verdict NO (old kernels) */
+    W1_SIM_85,      /* the power-on value, with a valid CRC */
+    W1_SIM_127,     /* 127.9375 °C: insufficient power, valid CRC */
+    W1_SIM_ZERO,    /* all-zero scratchpad: passes the CRC */
+    W1_SIM_EMPTY,   /* zero-length read (current kernels after failed retries) */
+    W1_SIM_MISSING, /* the probe's folder is gone: unplugged */
+    W1_SIM_GARBAGE, /* not w1_therm text at all */
+};
+
+struct w1_fault_at {
+    int64_t t_ms;
+    enum w1_sim_fault kind;
+};
+
 struct options {
+    const char *root;
+    const char *probes[MAX_PROBES];
+    size_t probe_count;
+    struct w1_fault_at faults[MAX_FAULTS];
+    size_t fault_count;
+    int64_t fault_for_ms;
     const char *host;
     int port;
     const char *port_file;
@@ -104,6 +134,7 @@ static const struct {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: coldchain-sim modbus-tcp [options]\n"
+                 "       coldchain-sim w1 --root DIR --probe ID [--probe ID ...] [options]\n"
                  "       coldchain-sim --version | --help\n"
                  "\n"
                  "A Modbus TCP fridge probe (XY-MD02 registers, plus a Vaisala-style float).\n"
@@ -116,7 +147,17 @@ static void usage(FILE *out)
                  "  --loop             start the scenario over at its end (default: hold)\n"
                  "  --humidity PCT     relative humidity 0..100 (default 45.0)\n"
                  "  --quiet            no line per second\n"
-                 "  --version, --help\n");
+                 "  --version, --help\n"
+                 "\n"
+                 "w1: a fake Linux w1 sysfs tree (DIR/ID/w1_slave and DIR/ID/temperature, rewritten\n"
+                 "every 200 ms, atomically) for DS18B20 (28-...), DS18S20 (10-...) and kin, along\n"
+                 "the same scenarios.\n"
+                 "  --root DIR         the devices folder to write (created if missing)\n"
+                 "  --probe ID         a device folder name such as 28-000006b67845 (up to 8)\n"
+                 "  --faults KEYS      TIME=KIND, e.g. \"10s=crc,20s=85\"; KIND: crc, 85, 127, zero,\n"
+                 "                     empty, missing (folder removed), garbage\n"
+                 "  --fault-for TIME   how long each fault lasts (default 3s)\n"
+                 "  --scenario, --script, --loop, --quiet as above\n");
 }
 
 /* Says what is wrong, then how to call us. Returns -EINVAL (exit status 2 in main). */
@@ -153,6 +194,51 @@ static int parse_double(const char *text, double min, double max, double *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+/* Parses "TIME=KIND,..." for the w1 simulator. */
+static int parse_faults(const char *text, struct options *o)
+{
+    static const struct {
+        const char *name;
+        enum w1_sim_fault kind;
+    } kinds[] = {{"crc", W1_SIM_CRC},     {"85", W1_SIM_85},           {"127", W1_SIM_127},
+                 {"zero", W1_SIM_ZERO},   {"empty", W1_SIM_EMPTY},     {"missing", W1_SIM_MISSING},
+                 {"garbage", W1_SIM_GARBAGE}};
+    char *copy = strdup(text);
+    int rc = 0;
+    if (copy == NULL)
+        return -ENOMEM;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        struct w1_fault_at f = {0};
+        if (eq == NULL) {
+            rc = usage_error("--faults: \"%s\": expected TIME=KIND, such as 10s=crc", item);
+            break;
+        }
+        *eq = '\0';
+        if (cfg_parse_duration(item, &f.t_ms) < 0) {
+            rc = usage_error("--faults: \"%s\": expected a time such as 10s", item);
+            break;
+        }
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+            if (strcmp(kinds[i].name, eq + 1) == 0)
+                f.kind = kinds[i].kind;
+        }
+        if (f.kind == W1_SIM_OK) {
+            rc = usage_error("--faults: \"%s\": expected crc, 85, 127, zero, empty, missing or "
+                             "garbage", eq + 1);
+            break;
+        }
+        if (o->fault_count == MAX_FAULTS) {
+            rc = usage_error("--faults: at most %d", MAX_FAULTS);
+            break;
+        }
+        o->faults[o->fault_count++] = f;
+    }
+    free(copy);
+    return rc;
 }
 
 /* Parses "TIME=°C,TIME=°C,..." (times as in the config: "10s", "1m30s", "500ms"), times in
@@ -307,7 +393,11 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         OPT_HUMIDITY,
         OPT_QUIET,
         OPT_HELP,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_ROOT,
+        OPT_PROBE,
+        OPT_FAULTS,
+        OPT_FAULT_FOR
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -321,6 +411,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"probe", required_argument, NULL, OPT_PROBE},
+        {"faults", required_argument, NULL, OPT_FAULTS},
+        {"fault-for", required_argument, NULL, OPT_FAULT_FOR},
         {NULL, 0, NULL, 0},
     };
     struct in_addr addr;
@@ -370,6 +464,27 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         case OPT_VERSION:
             printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
             return 1;
+        case OPT_ROOT:
+            o->root = optarg;
+            break;
+        case OPT_PROBE: {
+            uint8_t family;
+            if (w1_parse_id(optarg, &family) < 0)
+                return usage_error("--probe: \"%s\": expected a device folder name such as "
+                                   "28-000006b67845", optarg);
+            if (o->probe_count == MAX_PROBES)
+                return usage_error("--probe: at most %d probes", MAX_PROBES);
+            o->probes[o->probe_count++] = optarg;
+            break;
+        }
+        case OPT_FAULTS:
+            if (parse_faults(optarg, o) < 0)
+                return -EINVAL;
+            break;
+        case OPT_FAULT_FOR:
+            if (cfg_parse_duration(optarg, &o->fault_for_ms) < 0 || o->fault_for_ms <= 0)
+                return usage_error("--fault-for: \"%s\": expected a duration such as 3s", optarg);
+            break;
         case ':':
             return usage_error("option \"%s\" needs a value", argv[optind - 1]);
         default:
@@ -544,9 +659,186 @@ out:
     return rc;
 }
 
+/* ---- w1: a fake sysfs tree -------------------------------------------------------------- */
+
+/* The fault in force at t_ms (the latest one started less than fault_for ago). */
+static enum w1_sim_fault fault_at(const struct options *o, int64_t t_ms)
+{
+    enum w1_sim_fault f = W1_SIM_OK;
+    for (size_t i = 0; i < o->fault_count; i++) {
+        if (t_ms >= o->faults[i].t_ms && t_ms < o->faults[i].t_ms + o->fault_for_ms)
+            f = o->faults[i].kind;
+    }
+    return f;
+}
+
+/* The 9 scratchpad bytes a probe of family holds at temp_c, CRC included. */
+static void scratchpad(uint8_t family, double temp_c, enum w1_sim_fault fault, uint8_t b[9])
+{
+    static const uint8_t power_on[8] = {0x50, 0x05, 0x4b, 0x46, 0x7f, 0xff, 0x0c, 0x10};
+    static const uint8_t low_power[8] = {0xff, 0x07, 0x4b, 0x46, 0x7f, 0xff, 0x01, 0x10};
+    if (fault == W1_SIM_85) {
+        memcpy(b, power_on, 8);
+    } else if (fault == W1_SIM_127) {
+        memcpy(b, low_power, 8);
+    } else if (fault == W1_SIM_ZERO) {
+        memset(b, 0, 8);
+    } else if (family == W1_FAMILY_DS18S20) {
+        /* The inverse of T = (raw >> 1) - 0.25 + (16 - COUNT_REMAIN) / 16 (DS18S20 datasheet,
+         * "extended resolution"), raw in half degrees, COUNT_PER_C = 16: 1/16 °C steps. */
+        long deg = (long)floor(temp_c + 0.25);
+        long remain = 16 - lround((temp_c + 0.25 - (double)deg) * 16.0);
+        if (remain <= 0) {
+            deg++;
+            remain = 16;
+        }
+        uint16_t raw = (uint16_t)(int16_t)(deg * 2);
+        uint8_t s18[8] = {(uint8_t)raw, (uint8_t)(raw >> 8), 0x4b, 0x46, 0xff, 0xff,
+                          (uint8_t)remain, 0x10};
+        memcpy(b, s18, 8);
+    } else {
+        /* DS18B20 and kin: 1/16 °C two's complement, 12-bit configuration (0x7f). */
+        uint16_t raw = (uint16_t)(int16_t)lround(temp_c * 16.0);
+        uint8_t b20[8] = {(uint8_t)raw, (uint8_t)(raw >> 8), 0x4b, 0x46, 0x7f, 0xff, 0x01, 0x10};
+        memcpy(b, b20, 8);
+    }
+    b[8] = w1_crc8(b, 8);
+}
+
+/* Writes path atomically (temp file + rename), so the gateway never reads half a file. */
+static int write_atomic(const char *path, const char *text, size_t len)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -errno;
+    bool ok = fwrite(text, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0)
+        return -EIO;
+    return 0;
+}
+
+static int write_probe(const char *root, const char *id, double temp_c, enum w1_sim_fault fault)
+{
+    /* root is checked to leave room for "/<id>/temperature.tmp". */
+    char dir[PATH_MAX - 64], path[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s", root, id);
+    snprintf(path, sizeof(path), "%s/w1_slave", dir);
+    if (fault == W1_SIM_MISSING) {
+        /* Unplugged: the kernel removes the device folder. */
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/temperature", dir);
+        unlink(path);
+        rmdir(dir);
+        return 0;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    uint8_t family = 0;
+    w1_parse_id(id, &family);
+    uint8_t b[9];
+    scratchpad(family, temp_c, fault, b);
+    char text[160] = "";
+    size_t len = 0;
+    if (fault == W1_SIM_GARBAGE) {
+        len = (size_t)snprintf(text, sizeof(text), "garbage on the bus\n");
+    } else if (fault == W1_SIM_CRC) {
+        /* Old kernels: the failed bytes with NO, then the last good ones. */
+        uint8_t good[9];
+        scratchpad(family, temp_c, W1_SIM_OK, good);
+        len = (size_t)snprintf(text, sizeof(text),
+                               "ff ff ff ff ff ff ff ff ff : crc=c9 NO\n"
+                               "%02x %02x %02x %02x %02x %02x %02x %02x %02x t=-62\n",
+                               good[0], good[1], good[2], good[3], good[4], good[5], good[6],
+                               good[7], good[8]);
+    } else if (fault != W1_SIM_EMPTY) {
+        char bytes[32];
+        snprintf(bytes, sizeof(bytes), "%02x %02x %02x %02x %02x %02x %02x %02x %02x", b[0],
+                 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]);
+        long milli = lround(temp_c * 1000.0);
+        if (fault == W1_SIM_85)
+            milli = 85000;
+        else if (fault == W1_SIM_127)
+            milli = 127937;
+        else if (fault == W1_SIM_ZERO)
+            milli = 0;
+        len = (size_t)snprintf(text, sizeof(text), "%s : crc=%02x YES\n%s t=%ld\n", bytes, b[8],
+                               bytes, milli);
+    }
+    int rc = write_atomic(path, text, len);
+    if (rc < 0)
+        return rc;
+    char temp_text[32] = "";
+    size_t temp_len = 0;
+    if (fault == W1_SIM_OK || fault == W1_SIM_85 || fault == W1_SIM_127 || fault == W1_SIM_ZERO) {
+        long milli = fault == W1_SIM_85    ? 85000
+                     : fault == W1_SIM_127 ? 127937
+                     : fault == W1_SIM_ZERO ? 0
+                                            : lround(temp_c * 1000.0);
+        temp_len = (size_t)snprintf(temp_text, sizeof(temp_text), "%ld\n", milli);
+    }
+    snprintf(path, sizeof(path), "%s/temperature", dir);
+    return write_atomic(path, temp_text, temp_len);
+}
+
+static int serve_w1(const struct options *o, const struct scenario *sc)
+{
+    if (o->root == NULL || o->probe_count == 0) {
+        usage_error("%s", "w1 needs --root and at least one --probe");
+        return EXIT_USAGE;
+    }
+    if (strlen(o->root) >= PATH_MAX - 96) {
+        usage_error("%s", "--root: the path is too long");
+        return EXIT_USAGE;
+    }
+    if (mkdir(o->root, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "sim: w1: cannot create %s: %s\n", o->root, strerror(errno));
+        return EXIT_FAILED;
+    }
+    int sfd = open_signalfd();
+    if (sfd < 0) {
+        fprintf(stderr, "sim: w1: cannot set up signals: %s\n", strerror(-sfd));
+        return EXIT_FAILED;
+    }
+    printf("sim: w1 writing %zu probe(s) under %s scenario %s\n", o->probe_count, o->root,
+           sc->name);
+    int64_t start_ms = clock_mono_ms();
+    int64_t next_print_ms = start_ms;
+    int status = 0;
+    for (;;) {
+        int64_t now_ms = clock_mono_ms();
+        int64_t t_ms = now_ms - start_ms;
+        double temp_c = scenario_temp_c(sc, t_ms);
+        enum w1_sim_fault fault = fault_at(o, t_ms);
+        for (size_t i = 0; i < o->probe_count; i++) {
+            int rc = write_probe(o->root, o->probes[i], temp_c, fault);
+            if (rc < 0) {
+                fprintf(stderr, "sim: w1: cannot write %s/%s: %s\n", o->root, o->probes[i],
+                        strerror(-rc));
+                status = EXIT_FAILED;
+                goto out;
+            }
+        }
+        if (!o->quiet && now_ms >= next_print_ms) {
+            printf("sim: t=%.1fs %.2f °C%s\n", (double)t_ms / 1000.0, temp_c,
+                   fault == W1_SIM_OK ? "" : " (fault injected)");
+            next_print_ms += PRINT_INTERVAL_MS;
+        }
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (poll(&pfd, 1, W1_WRITE_MS) > 0)
+            break; /* SIGINT or SIGTERM */
+    }
+out:
+    close(sfd);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {
+        .fault_for_ms = 3000,
         .host = "127.0.0.1",
         .port = 1502,
         .unit = 1,
@@ -558,7 +850,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     if (argc < 2) {
-        usage_error("%s", "expected a simulator: modbus-tcp");
+        usage_error("%s", "expected a simulator: modbus-tcp or w1");
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -569,12 +861,13 @@ int main(int argc, char **argv)
         printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "modbus-tcp") != 0) {
-        usage_error("unknown simulator \"%s\"; known: modbus-tcp", argv[1]);
+    bool w1 = strcmp(argv[1], "w1") == 0;
+    if (!w1 && strcmp(argv[1], "modbus-tcp") != 0) {
+        usage_error("unknown simulator \"%s\"; known: modbus-tcp, w1", argv[1]);
         return EXIT_USAGE;
     }
     int rc = parse_options(argc - 1, argv + 1, &o, &sc);
     if (rc != 0)
         return rc > 0 ? 0 : EXIT_USAGE;
-    return serve_modbus_tcp(&o, &sc);
+    return w1 ? serve_w1(&o, &sc) : serve_modbus_tcp(&o, &sc);
 }
