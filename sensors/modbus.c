@@ -71,9 +71,18 @@ struct tcp_params {
     int port;
 };
 
-/* One member per link kind; modbus-rtu adds its serial parameters here. */
+struct rtu_params {
+    char device[128]; /* "/dev/ttyUSB0", "/dev/serial/by-id/..." */
+    int baud;
+    char parity;      /* 'N', 'E', 'O' (libmodbus) */
+    int data_bits;
+    int stop_bits;
+};
+
+/* One member per link kind. */
 union link_params {
     struct tcp_params tcp;
+    struct rtu_params rtu;
 };
 
 /* A repeating fault's log pacing and counters. */
@@ -1010,6 +1019,94 @@ static int tcp_open(const cJSON *cfg, const char *path, struct cfg_error *err, v
 {
     return bus_open(&tcp_link, cfg, path, err, state_out);
 }
+
+/* ---- modbus-rtu -------------------------------------------------------------------------- */
+
+static int rtu_parse(struct modbus_bus *bus, const cJSON *cfg, const char *path,
+                     struct cfg_error *err)
+{
+    struct rtu_params *rtu = &bus->params.rtu;
+    char member[CFG_PATH_CAP], parity[8];
+    long long v;
+    int rc = cfg_get_string(cfg, path, "device", true, NULL, rtu->device, sizeof(rtu->device),
+                            err);
+    if (rc < 0)
+        return rc;
+    if (rtu->device[0] != '/')
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "device"),
+                        "expected the serial device's path, such as \"/dev/ttyUSB0\"");
+    /* The rates RS-485 probes offer (XY-MD02: 2400..19200; transmitters up to 115200). */
+    static const long long bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+    rc = cfg_get_int(cfg, path, "baud", false, 9600, 1200, 115200, &v, err);
+    if (rc < 0)
+        return rc;
+    bool known = false;
+    for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+        known = known || bauds[i] == v;
+    if (!known)
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "baud"),
+                        "expected 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200, got %lld",
+                        v);
+    rtu->baud = (int)v;
+    rc = cfg_get_string(cfg, path, "parity", false, "none", parity, sizeof(parity), err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(parity, "none") == 0)
+        rtu->parity = 'N';
+    else if (strcmp(parity, "even") == 0)
+        rtu->parity = 'E';
+    else if (strcmp(parity, "odd") == 0)
+        rtu->parity = 'O';
+    else
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "parity"),
+                        "expected none, even or odd, got \"%.8s\"", parity);
+    rc = cfg_get_int(cfg, path, "data_bits", false, 8, 7, 8, &v, err);
+    if (rc < 0)
+        return rc;
+    rtu->data_bits = (int)v;
+    rc = cfg_get_int(cfg, path, "stop_bits", false, 1, 1, 2, &v, err);
+    if (rc < 0)
+        return rc;
+    rtu->stop_bits = (int)v;
+    return 0;
+}
+
+static modbus_t *rtu_new_ctx(const struct modbus_bus *bus)
+{
+    const struct rtu_params *rtu = &bus->params.rtu;
+    return modbus_new_rtu(rtu->device, rtu->baud, rtu->parity, rtu->data_bits, rtu->stop_bits);
+}
+
+static void rtu_describe(const struct modbus_bus *bus, char *buf, size_t cap)
+{
+    const struct rtu_params *rtu = &bus->params.rtu;
+    snprintf(buf, cap, "%s %d %d%c%d", rtu->device, rtu->baud, rtu->data_bits, rtu->parity,
+             rtu->stop_bits);
+}
+
+static const char *const rtu_keys[] = {"device", "baud", "parity", "data_bits", "stop_bits", NULL};
+
+static const struct modbus_link rtu_link = {
+    .type = "modbus-rtu",
+    .keys = rtu_keys,
+    .parse = rtu_parse,
+    .new_ctx = rtu_new_ctx,
+    .describe = rtu_describe,
+};
+
+static int rtu_open(const cJSON *cfg, const char *path, struct cfg_error *err, void **state_out)
+{
+    return bus_open(&rtu_link, cfg, path, err, state_out);
+}
+
+const struct sensor_adapter modbus_rtu_adapter = {
+    .type = "modbus-rtu",
+    .open = rtu_open,
+    .run = bus_run,
+    .close = bus_close,
+    .for_each_point = bus_for_each_point,
+    .name = bus_name,
+};
 
 const struct sensor_adapter modbus_tcp_adapter = {
     .type = "modbus-tcp",

@@ -29,4 +29,10 @@
 /* type "modbus-tcp": one TCP connection per bus (a Modbus TCP device or an RTU gateway). */
 extern const struct sensor_adapter modbus_tcp_adapter;
 
+/* type "modbus-rtu": one RS-485 line (a USB adapter's /dev/ttyUSB0) with its devices.
+ * Link keys: device (required, a path), baud (9600; 1200..115200, the standard rates), parity
+ * ("none", "even", "odd"; default none), data_bits (8; 7..8), stop_bits (1; 1..2). A device that
+ * does not answer costs its response timeout and its retries, then the next device is read. */
+extern const struct sensor_adapter modbus_rtu_adapter;
+
 #endif

@@ -8,6 +8,7 @@
 
 static const struct sensor_adapter *const adapters[] = {
     &modbus_tcp_adapter,
+    &modbus_rtu_adapter,
     &w1_adapter,
 };
 
@@ -22,5 +23,5 @@ const struct sensor_adapter *sensor_adapter_find(const char *type)
 
 const char *sensor_adapter_types(void)
 {
-    return "modbus-tcp, w1";
+    return "modbus-tcp, modbus-rtu, w1";
 }

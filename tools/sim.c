@@ -21,6 +21,7 @@
  * Exit: 0 on SIGINT/SIGTERM, 1 when it cannot serve (port in use, ...), 2 on bad arguments. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -37,6 +38,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,14 +89,17 @@ struct scenario {
 /* A fault the w1 simulator puts in its files for a while (PROTOCOLS.md §2.1). */
 enum w1_sim_fault {
     W1_SIM_OK,
-    W1_SIM_CRC,     /* kernel verdict NO (old kernels) */
+    W1_SIM_CRC,     /* w1: kernel verdict NO (old kernels); modbus-rtu: a corrupt reply CRC */
     W1_SIM_85,      /* the power-on value, with a valid CRC */
     W1_SIM_127,     /* 127.9375 °C: insufficient power, valid CRC */
     W1_SIM_ZERO,    /* all-zero scratchpad: passes the CRC */
     W1_SIM_EMPTY,   /* zero-length read (current kernels after failed retries) */
     W1_SIM_MISSING, /* the probe's folder is gone: unplugged */
     W1_SIM_GARBAGE, /* not w1_therm text at all */
+    MB_SIM_TIMEOUT,   /* modbus-rtu: the devices do not answer */
+    MB_SIM_EXCEPTION, /* modbus-rtu: exception 04, server device failure */
 };
+#define MAX_UNITS 8
 
 struct w1_fault_at {
     int64_t t_ms;
@@ -102,6 +107,10 @@ struct w1_fault_at {
 };
 
 struct options {
+    const char *device;
+    int units[MAX_UNITS];
+    size_t unit_count;
+    int baud;
     const char *root;
     const char *probes[MAX_PROBES];
     size_t probe_count;
@@ -135,6 +144,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: coldchain-sim modbus-tcp [options]\n"
                  "       coldchain-sim w1 --root DIR --probe ID [--probe ID ...] [options]\n"
+                 "       coldchain-sim modbus-rtu --device TTY [--unit N ...] [options]\n"
                  "       coldchain-sim --version | --help\n"
                  "\n"
                  "A Modbus TCP fridge probe (XY-MD02 registers, plus a Vaisala-style float).\n"
@@ -157,7 +167,15 @@ static void usage(FILE *out)
                  "  --faults KEYS      TIME=KIND, e.g. \"10s=crc,20s=85\"; KIND: crc, 85, 127, zero,\n"
                  "                     empty, missing (folder removed), garbage\n"
                  "  --fault-for TIME   how long each fault lasts (default 3s)\n"
-                 "  --scenario, --script, --loop, --quiet as above\n");
+                 "  --scenario, --script, --loop, --quiet as above\n"
+                 "\n"
+                 "modbus-rtu: the same registers over a serial line (a pty from socat in tests), for\n"
+                 "several units on one bus; unit number i (0-based, in the order given) reads the\n"
+                 "scenario plus 0.5 °C x i. Frames are built here (CRC-16/MODBUS), so faults can be\n"
+                 "put in: --faults \"10s=timeout,20s=exception,30s=crc\" (each for --fault-for).\n"
+                 "  --device TTY       the serial device to serve on\n"
+                 "  --unit N           a unit id to answer (repeat for several; default 1)\n"
+                 "  --baud N           line speed (default 9600; a pty ignores it)\n");
 }
 
 /* Says what is wrong, then how to call us. Returns -EINVAL (exit status 2 in main). */
@@ -202,9 +220,11 @@ static int parse_faults(const char *text, struct options *o)
     static const struct {
         const char *name;
         enum w1_sim_fault kind;
-    } kinds[] = {{"crc", W1_SIM_CRC},     {"85", W1_SIM_85},           {"127", W1_SIM_127},
-                 {"zero", W1_SIM_ZERO},   {"empty", W1_SIM_EMPTY},     {"missing", W1_SIM_MISSING},
-                 {"garbage", W1_SIM_GARBAGE}};
+    } kinds[] = {{"crc", W1_SIM_CRC},          {"85", W1_SIM_85},
+                 {"127", W1_SIM_127},          {"zero", W1_SIM_ZERO},
+                 {"empty", W1_SIM_EMPTY},      {"missing", W1_SIM_MISSING},
+                 {"garbage", W1_SIM_GARBAGE},  {"timeout", MB_SIM_TIMEOUT},
+                 {"exception", MB_SIM_EXCEPTION}};
     char *copy = strdup(text);
     int rc = 0;
     if (copy == NULL)
@@ -227,8 +247,8 @@ static int parse_faults(const char *text, struct options *o)
                 f.kind = kinds[i].kind;
         }
         if (f.kind == W1_SIM_OK) {
-            rc = usage_error("--faults: \"%s\": expected crc, 85, 127, zero, empty, missing or "
-                             "garbage", eq + 1);
+            rc = usage_error("--faults: \"%s\": expected crc, 85, 127, zero, empty, missing, "
+                             "garbage (w1) or timeout, exception, crc (modbus-rtu)", eq + 1);
             break;
         }
         if (o->fault_count == MAX_FAULTS) {
@@ -397,7 +417,9 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         OPT_ROOT,
         OPT_PROBE,
         OPT_FAULTS,
-        OPT_FAULT_FOR
+        OPT_FAULT_FOR,
+        OPT_DEVICE,
+        OPT_BAUD
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -415,6 +437,8 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         {"probe", required_argument, NULL, OPT_PROBE},
         {"faults", required_argument, NULL, OPT_FAULTS},
         {"fault-for", required_argument, NULL, OPT_FAULT_FOR},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"baud", required_argument, NULL, OPT_BAUD},
         {NULL, 0, NULL, 0},
     };
     struct in_addr addr;
@@ -440,6 +464,16 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         case OPT_UNIT:
             if (parse_int(optarg, 1, 247, &o->unit) < 0)
                 return usage_error("--unit: \"%s\": expected a unit id from 1 to 247", optarg);
+            if (o->unit_count == MAX_UNITS)
+                return usage_error("--unit: at most %d units", MAX_UNITS);
+            o->units[o->unit_count++] = o->unit;
+            break;
+        case OPT_DEVICE:
+            o->device = optarg;
+            break;
+        case OPT_BAUD:
+            if (parse_int(optarg, 1200, 115200, &o->baud) < 0)
+                return usage_error("--baud: \"%s\": expected 1200 to 115200", optarg);
             break;
         case OPT_SCENARIO:
             o->scenario = optarg;
@@ -659,8 +693,6 @@ out:
     return rc;
 }
 
-/* ---- w1: a fake sysfs tree -------------------------------------------------------------- */
-
 /* The fault in force at t_ms (the latest one started less than fault_for ago). */
 static enum w1_sim_fault fault_at(const struct options *o, int64_t t_ms)
 {
@@ -671,6 +703,171 @@ static enum w1_sim_fault fault_at(const struct options *o, int64_t t_ms)
     }
     return f;
 }
+
+/* ---- modbus-rtu: frames built here -------------------------------------------------------- */
+
+/* CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF), sent low byte first. */
+static uint16_t crc16_modbus(const uint8_t *b, size_t len)
+{
+    uint16_t crc = 0xFFFF;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= b[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : (uint16_t)(crc >> 1);
+    }
+    return crc;
+}
+
+static int write_all(int fd, const uint8_t *b, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, b, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Answers one 8-byte read request (functions 3 and 4) for the units served; anything else is
+ * ignored, as a device on a shared line ignores what is not for it. */
+static int rtu_answer(int fd, const uint8_t req[8], const struct options *o,
+                      modbus_mapping_t *const maps[], enum w1_sim_fault fault)
+{
+    size_t u = 0;
+    while (u < o->unit_count && o->units[u] != req[0])
+        u++;
+    uint16_t crc = (uint16_t)(req[6] | req[7] << 8);
+    if (u == o->unit_count || crc16_modbus(req, 6) != crc || fault == MB_SIM_TIMEOUT)
+        return 0;
+    uint8_t fn = req[1];
+    unsigned start = (unsigned)req[2] << 8 | req[3], count = (unsigned)req[4] << 8 | req[5];
+    uint8_t reply[3 + 2 * MODBUS_MAX_READ_REGISTERS + 2];
+    size_t len;
+    const uint16_t *regs = fn == 4 ? maps[u]->tab_input_registers : maps[u]->tab_registers;
+    unsigned nb = fn == 4 ? (unsigned)maps[u]->nb_input_registers
+                          : (unsigned)maps[u]->nb_registers;
+    uint8_t exception = 0;
+    if (fn != 3 && fn != 4)
+        exception = 0x01; /* illegal function */
+    else if (count < 1 || count > MODBUS_MAX_READ_REGISTERS || start + count > nb)
+        exception = 0x02; /* illegal data address */
+    else if (fault == MB_SIM_EXCEPTION)
+        exception = 0x04; /* server device failure */
+    reply[0] = req[0];
+    if (exception) {
+        reply[1] = (uint8_t)(fn | 0x80);
+        reply[2] = exception;
+        len = 3;
+    } else {
+        reply[1] = fn;
+        reply[2] = (uint8_t)(2 * count);
+        for (unsigned i = 0; i < count; i++) {
+            reply[3 + 2 * i] = (uint8_t)(regs[start + i] >> 8);
+            reply[4 + 2 * i] = (uint8_t)regs[start + i];
+        }
+        len = 3 + 2 * count;
+    }
+    uint16_t rcrc = crc16_modbus(reply, len);
+    if (fault == W1_SIM_CRC)
+        rcrc ^= 0xFFFF;
+    reply[len] = (uint8_t)rcrc;
+    reply[len + 1] = (uint8_t)(rcrc >> 8);
+    return write_all(fd, reply, len + 2);
+}
+
+static int serve_modbus_rtu(const struct options *o, const struct scenario *sc)
+{
+    modbus_mapping_t *maps[MAX_UNITS] = {NULL};
+    int fd = -1, sfd = -1, status = EXIT_FAILED;
+    if (o->device == NULL || o->unit_count == 0) {
+        usage_error("%s", "modbus-rtu needs --device and at least one --unit");
+        return EXIT_USAGE;
+    }
+    for (size_t u = 0; u < o->unit_count; u++) {
+        maps[u] = modbus_mapping_new(0, 0, HOLD_REG_COUNT, INPUT_REG_COUNT);
+        if (maps[u] == NULL)
+            goto out;
+        init_holding(maps[u], o->units[u]);
+    }
+    fd = open(o->device, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "coldchain-sim: cannot open %s: %s\n", o->device, strerror(errno));
+        goto out;
+    }
+    /* Raw 8N1 at the given speed (a pty ignores the speed, a USB adapter does not). */
+    struct termios tio;
+    if (tcgetattr(fd, &tio) == 0) {
+        cfmakeraw(&tio);
+        speed_t speed = o->baud == 19200 ? B19200 : o->baud == 38400 ? B38400
+                      : o->baud == 57600 ? B57600 : o->baud == 115200 ? B115200
+                      : o->baud == 4800 ? B4800 : o->baud == 2400 ? B2400
+                      : o->baud == 1200 ? B1200 : B9600;
+        cfsetspeed(&tio, speed);
+        tcsetattr(fd, TCSANOW, &tio);
+    }
+    sfd = open_signalfd();
+    if (sfd < 0)
+        goto out;
+    printf("sim: modbus-rtu on %s, %zu unit(s) from %d, scenario %s\n", o->device, o->unit_count,
+           o->units[0], sc->name);
+    int64_t start_ms = clock_mono_ms(), next_print_ms = start_ms;
+    uint8_t buf[256];
+    size_t have = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        /* A silence ends a frame (Modbus RTU: 3.5 characters); 20 ms is generous on a pty. */
+        int n = poll(p, 2, have ? 20 : 200);
+        if (n < 0 && errno != EINTR)
+            goto out;
+        if (p[1].revents & POLLIN) {
+            status = 0;
+            goto out;
+        }
+        int64_t t_ms = clock_mono_ms() - start_ms;
+        if (!o->quiet && clock_mono_ms() >= next_print_ms) {
+            printf("sim: t=%.1fs %.2f °C\n", (double)t_ms / 1000.0, scenario_temp_c(sc, t_ms));
+            next_print_ms += PRINT_INTERVAL_MS;
+        }
+        if (p[0].revents & POLLIN) {
+            ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+            if (r > 0)
+                have += (size_t)r;
+        } else if (p[0].revents & (POLLHUP | POLLERR)) {
+            /* The other end of the pty is closed (no client yet): wait, do not spin. */
+            poll(NULL, 0, 50);
+        }
+        /* Serve every complete 8-byte request; a remainder after a silence is dropped. */
+        while (have >= 8) {
+            for (size_t u = 0; u < o->unit_count; u++)
+                update_registers(maps[u], scenario_temp_c(sc, t_ms) + 0.5 * (double)u,
+                                 o->humidity_pct);
+            int rc = rtu_answer(fd, buf, o, maps, fault_at(o, t_ms));
+            if (rc < 0) {
+                fprintf(stderr, "coldchain-sim: write to %s: %s\n", o->device, strerror(-rc));
+                goto out;
+            }
+            memmove(buf, buf + 8, have - 8);
+            have -= 8;
+        }
+        if (n == 0)
+            have = 0;
+    }
+out:
+    for (size_t u = 0; u < o->unit_count; u++)
+        modbus_mapping_free(maps[u]);
+    if (fd >= 0)
+        close(fd);
+    if (sfd >= 0)
+        close(sfd);
+    return status;
+}
+
+/* ---- w1: a fake sysfs tree -------------------------------------------------------------- */
+
 
 /* The 9 scratchpad bytes a probe of family holds at temp_c, CRC included. */
 static void scratchpad(uint8_t family, double temp_c, enum w1_sim_fault fault, uint8_t b[9])
@@ -839,6 +1036,7 @@ int main(int argc, char **argv)
 {
     struct options o = {
         .fault_for_ms = 3000,
+        .baud = 9600,
         .host = "127.0.0.1",
         .port = 1502,
         .unit = 1,
@@ -850,7 +1048,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     if (argc < 2) {
-        usage_error("%s", "expected a simulator: modbus-tcp or w1");
+        usage_error("%s", "expected a simulator: modbus-tcp, modbus-rtu or w1");
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -861,13 +1059,15 @@ int main(int argc, char **argv)
         printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
         return 0;
     }
-    bool w1 = strcmp(argv[1], "w1") == 0;
-    if (!w1 && strcmp(argv[1], "modbus-tcp") != 0) {
-        usage_error("unknown simulator \"%s\"; known: modbus-tcp, w1", argv[1]);
+    bool w1 = strcmp(argv[1], "w1") == 0, rtu = strcmp(argv[1], "modbus-rtu") == 0;
+    if (!w1 && !rtu && strcmp(argv[1], "modbus-tcp") != 0) {
+        usage_error("unknown simulator \"%s\"; known: modbus-tcp, modbus-rtu, w1", argv[1]);
         return EXIT_USAGE;
     }
     int rc = parse_options(argc - 1, argv + 1, &o, &sc);
     if (rc != 0)
         return rc > 0 ? 0 : EXIT_USAGE;
-    return w1 ? serve_w1(&o, &sc) : serve_modbus_tcp(&o, &sc);
+    if (rtu && o.unit_count == 0)
+        o.units[o.unit_count++] = o.unit;
+    return w1 ? serve_w1(&o, &sc) : rtu ? serve_modbus_rtu(&o, &sc) : serve_modbus_tcp(&o, &sc);
 }
