@@ -390,10 +390,76 @@ out:
     return rc;
 }
 
+/* Built-in device models (docs/sensors.md): a technician names the probe instead of its register
+ * map. Each point of a model reads one quantity of the device's one "sensor". */
+struct model_point {
+    uint8_t quantity;
+    struct modbus_point_map map;
+};
+
+static const struct {
+    const char *name;
+    struct model_point points[2];
+    size_t count;
+} models[] = {
+    /* XY-MD02 / SHT20-style RS-485 probe (PROTOCOLS.md §3.1, vendor documentation): input
+     * registers 0x0001 temperature and 0x0002 humidity, int16 in tenths. */
+    {"xy-md02",
+     {{QUANTITY_TEMPERATURE, {MODBUS_FUNCTION_INPUT, 1, MODBUS_VALUE_INT16, MODBUS_ORDER_ABCD, 0.1, 0}},
+      {QUANTITY_HUMIDITY, {MODBUS_FUNCTION_INPUT, 2, MODBUS_VALUE_INT16, MODBUS_ORDER_ABCD, 0.1, 0}}},
+     2},
+    /* Vaisala HMP4/HMP7 transmitters (PROTOCOLS.md §3.2, the user guides): holding registers
+     * 0x0000 RH and 0x0002 T, IEEE 754 binary32, least significant word first (cdab); an
+     * unavailable value is a quiet NaN, which decodes to a fault. */
+    {"vaisala-hmp",
+     {{QUANTITY_TEMPERATURE,
+       {MODBUS_FUNCTION_HOLDING, 2, MODBUS_VALUE_FLOAT32, MODBUS_ORDER_CDAB, 1.0, 0}},
+      {QUANTITY_HUMIDITY,
+       {MODBUS_FUNCTION_HOLDING, 0, MODBUS_VALUE_FLOAT32, MODBUS_ORDER_CDAB, 1.0, 0}}},
+     2},
+};
+
+/* "model": "xy-md02", "sensor": "fridge-a" in place of "points". */
+static int parse_model(const cJSON *obj, const char *path, struct device *dev,
+                       struct cfg_error *err)
+{
+    char member[CFG_PATH_CAP], name[WORD_MAX], sensor[256];
+    int rc = cfg_get_string(obj, path, "model", true, NULL, name, sizeof(name), err);
+    if (rc < 0)
+        return rc;
+    size_t m = 0;
+    while (m < sizeof(models) / sizeof(models[0]) && strcmp(models[m].name, name) != 0)
+        m++;
+    if (m == sizeof(models) / sizeof(models[0]))
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "model"),
+                        "expected xy-md02 or vaisala-hmp (or \"points\" for any other device), "
+                        "got \"%.40s\"",
+                        name);
+    rc = cfg_get_string(obj, path, "sensor", true, NULL, sensor, sizeof(sensor), err);
+    if (rc < 0)
+        return rc;
+    if (!cfg_is_identifier(sensor, READING_SENSOR_ID_MAX))
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "sensor"),
+                        "expected a sensor id of 1 to %d characters from A-Z, a-z, 0-9, \"_\", "
+                        "\".\" and \"-\" (not starting with \".\"), got \"%.40s\"",
+                        READING_SENSOR_ID_MAX - 1, sensor);
+    dev->points = calloc(models[m].count, sizeof(*dev->points));
+    if (dev->points == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < models[m].count; i++) {
+        struct point *pt = &dev->points[i];
+        memcpy(pt->sensor_id, sensor, strlen(sensor) + 1);
+        pt->quantity = models[m].points[i].quantity;
+        pt->map = models[m].points[i].map;
+        dev->point_count++;
+    }
+    return 0;
+}
+
 static int parse_device(struct modbus_bus *bus, const cJSON *obj, const char *path, size_t index,
                         size_t *bus_points, struct cfg_error *err)
 {
-    static const char *const keys[] = {"unit_id", "points", NULL};
+    static const char *const keys[] = {"unit_id", "points", "model", "sensor", NULL};
     struct device *dev = &bus->devices[index];
     char member[CFG_PATH_CAP];
     char point_path[CFG_PATH_CAP];
@@ -419,6 +485,34 @@ static int parse_device(struct modbus_bus *bus, const cJSON *obj, const char *pa
                             bus->path, k);
     }
     dev->unit_id = (int)unit;
+
+    bool has_model = cJSON_GetObjectItemCaseSensitive(obj, "model") != NULL;
+    bool has_points = cJSON_GetObjectItemCaseSensitive(obj, "points") != NULL;
+    if (has_model && has_points)
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "points"),
+                        "give either a \"model\" or \"points\", not both");
+    if (!has_model && cJSON_GetObjectItemCaseSensitive(obj, "sensor") != NULL)
+        return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "sensor"),
+                        "\"sensor\" goes with a \"model\"; with \"points\" each point names its "
+                        "sensor");
+    if (has_model) {
+        rc = parse_model(obj, path, dev, err);
+        if (rc < 0)
+            return rc;
+        if (*bus_points + dev->point_count > MAX_BUS_POINTS)
+            return cfg_fail(err, path, "expected at most %d points on one bus", MAX_BUS_POINTS);
+        for (size_t d = 0; d < index; d++) {
+            const struct device *other = &bus->devices[d];
+            for (size_t k = 0; k < other->point_count; k++) {
+                if (strcmp(other->points[k].sensor_id, dev->points[0].sensor_id) == 0)
+                    return cfg_fail(err, cfg_path_key(member, sizeof(member), path, "sensor"),
+                                    "sensor \"%s\" is already read by %s.devices[%zu]",
+                                    dev->points[0].sensor_id, bus->path, d);
+            }
+        }
+        *bus_points += dev->point_count;
+        return plan_blocks(dev);
+    }
 
     rc = cfg_get_array(obj, path, "points", true, &points, err);
     if (rc < 0)

@@ -8,6 +8,8 @@
  *   input   0x0001       temperature, int16 x10 °C, rounded     (XY-MD02 layout, §3.1)
  *   input   0x0002       relative humidity, int16 x10 %         (XY-MD02)
  *   input   0x0100-0101  temperature, float32 CDAB (low word first, Vaisala style, §3.2)
+ *   holding 0x0000-0001  relative humidity, float32 CDAB     (Vaisala HMP map, §3.2)
+ *   holding 0x0002-0003  temperature, float32 CDAB             (Vaisala HMP map)
  *   holding 0x0101       the unit id; 0x0102 baud code 0 (9600) (XY-MD02 settings)
  *   holding 0x1F00-1F06  Vaisala test registers: int16 -12345, float32 CDAB -123.45,
  *                        string "-123.45"
@@ -59,6 +61,8 @@
 #define REG_HUMIDITY 0x0002
 #define REG_FLOAT_TEMP 0x0100
 #define INPUT_REG_COUNT (REG_FLOAT_TEMP + 2)
+#define HOLD_HMP_RH 0x0000
+#define HOLD_HMP_T 0x0002
 #define HOLD_UNIT 0x0101
 #define HOLD_BAUD 0x0102
 #define HOLD_VAISALA_INT 0x1F00
@@ -353,6 +357,8 @@ static void update_registers(modbus_mapping_t *map, double temp_c, double humidi
     map->tab_input_registers[REG_TEMP] = x10_register(temp_c);
     map->tab_input_registers[REG_HUMIDITY] = x10_register(humidity_pct);
     put_float_cdab(&map->tab_input_registers[REG_FLOAT_TEMP], (float)temp_c);
+    put_float_cdab(&map->tab_registers[HOLD_HMP_RH], (float)humidity_pct);
+    put_float_cdab(&map->tab_registers[HOLD_HMP_T], (float)temp_c);
 }
 
 static void init_holding(modbus_mapping_t *map, int unit)

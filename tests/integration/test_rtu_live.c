@@ -36,7 +36,7 @@ struct tally {
     int near, other, faults, fault_with_value;
 };
 
-static struct tally count_readings(const char *sensor, double want_c)
+static struct tally count_readings(const char *sensor, const char *quantity, double want)
 {
     struct tally t = {0};
     for (size_t i = 0; i < harness_sub_count(sub); i++) {
@@ -47,13 +47,15 @@ static struct tally count_readings(const char *sensor, double want_c)
         cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(m->json, "readings"))
         {
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "sensor");
-            if (!cJSON_IsString(s) || strcmp(s->valuestring, sensor) != 0)
+            const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quantity");
+            if (!cJSON_IsString(s) || strcmp(s->valuestring, sensor) != 0 || !cJSON_IsString(q) ||
+                strcmp(q->valuestring, quantity) != 0)
                 continue;
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
             if (has_flag(r, "fault")) {
                 t.faults++;
                 t.fault_with_value += !cJSON_IsNull(v);
-            } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want_c) < 0.05) {
+            } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want) < 0.05) {
                 t.near++;
             } else {
                 t.other++;
@@ -161,10 +163,8 @@ int main(void)
         " \"baud\": 9600, \"poll_interval\": \"1s\", \"response_timeout\": \"200ms\","
         " \"retries\": 0,\n"
         "   \"devices\": [\n"
-        "     {\"unit_id\": 1, \"points\": [{\"sensor\": \"fridge-1\", \"quantity\": \"temperature\","
-        " \"address\": 1}]},\n"
-        "     {\"unit_id\": 2, \"points\": [{\"sensor\": \"fridge-2\", \"quantity\": \"temperature\","
-        " \"address\": 256, \"type\": \"float32\", \"word_order\": \"cdab\"}]},\n"
+        "     {\"unit_id\": 1, \"model\": \"xy-md02\", \"sensor\": \"fridge-1\"},\n"
+        "     {\"unit_id\": 2, \"model\": \"vaisala-hmp\", \"sensor\": \"fridge-2\"},\n"
         "     {\"unit_id\": 3, \"points\": [{\"sensor\": \"fridge-3\", \"quantity\": \"temperature\","
         " \"address\": 1}]}]}],\n"
         " \"shipments\": [{\"id\": \"pharmacy\", \"profile\": \"cdc-vaccine-fridge\","
@@ -181,14 +181,18 @@ int main(void)
         harness_sub_pump(sub, 500);
     harness_check(harness_proc_alive(gw), "the gateway is still running");
 
+    /* Devices 1 and 2 are configured by model (xy-md02: int16 x10 input registers;
+     * vaisala-hmp: float32 cdab holding registers), device 3 by its points. */
     static const struct {
-        const char *sensor;
-        double want_c;
-    } want[] = {{"fridge-1", 4.5}, {"fridge-2", 5.0}, {"fridge-3", 5.5}};
-    for (size_t i = 0; i < 3; i++) {
-        struct tally t = count_readings(want[i].sensor, want[i].want_c);
-        harness_check(t.near >= 8, "%s: at least 8 readings of %.1f °C (got %d)", want[i].sensor,
-                      want[i].want_c, t.near);
+        const char *sensor, *quantity;
+        double want;
+    } want[] = {{"fridge-1", "temperature", 4.5}, {"fridge-1", "humidity", 45.0},
+                {"fridge-2", "temperature", 5.0}, {"fridge-2", "humidity", 45.0},
+                {"fridge-3", "temperature", 5.5}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct tally t = count_readings(want[i].sensor, want[i].quantity, want[i].want);
+        harness_check(t.near >= 8, "%s %s: at least 8 readings of %.1f (got %d)", want[i].sensor,
+                      want[i].quantity, want[i].want, t.near);
         /* Three windows of 3 s polled every second: about 9; fewer than 8 means a kind of
          * fault did not reach MQTT as one. */
         harness_check(t.faults >= 8, "%s: at least 8 fault readings during the faults (got %d)",

@@ -602,6 +602,18 @@ static void test_adapter_refuses_bad_buses_naming_path_and_expectation(void)
         {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"points\":[]}]}", "buses[0].devices[0].points",
          "expected at least one point"},
         {"{" BUS_HEAD ",\"devices\":[7]}", "buses[0].devices[0]", "expected an object"},
+        {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"model\":\"sht31\",\"sensor\":\"a\"}]}",
+         "buses[0].devices[0].model", "expected xy-md02 or vaisala-hmp"},
+        {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"model\":\"xy-md02\",\"sensor\":\"a\","
+         "\"points\":[" POINT_A "]}]}",
+         "buses[0].devices[0].points", "give either a \"model\" or \"points\", not both"},
+        {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"model\":\"xy-md02\"}]}",
+         "buses[0].devices[0].sensor", "missing"},
+        {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"sensor\":\"a\",\"points\":[" POINT_A "]}]}",
+         "buses[0].devices[0].sensor", "\"sensor\" goes with a \"model\""},
+        {"{" BUS_HEAD ",\"devices\":[{\"unit_id\":1,\"model\":\"xy-md02\",\"sensor\":\"a\"},"
+         "{\"unit_id\":2,\"model\":\"vaisala-hmp\",\"sensor\":\"a\"}]}",
+         "buses[0].devices[1].sensor", "sensor \"a\" is already read by buses[0].devices[0]"},
         {"{" BUS_HEAD ",\"poll_interval\":\"50ms\",\"devices\":[" DEVICE_A "]}",
          "buses[0].poll_interval", "expected a duration between 100ms and 1d"},
         {"{" BUS_HEAD ",\"poll_interval\":5,\"devices\":[" DEVICE_A "]}", "buses[0].poll_interval",
