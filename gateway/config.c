@@ -298,10 +298,49 @@ static int parse_store(const cJSON *root, struct config *c, struct cfg_error *er
 
 /* ---- sensors ---- */
 
+/* "two_point": [{"raw": 0.12, "reference": 0.0}, {"raw": 99.71, "reference": 100.0}]: two
+ * points of a calibration certificate (what the probe read, what the reference said). The line
+ * through them gives the gain and the offset: reference = raw * gain + offset. */
+static int parse_two_point(const cJSON *item, const char *path, struct config_calibration *c,
+                           struct cfg_error *err)
+{
+    static const char *const keys[] = {"raw", "reference", NULL};
+    char tp[sizeof(err->path)], pp[sizeof(err->path)];
+    cfg_path_key(tp, sizeof(tp), path, "two_point");
+    if (cJSON_GetObjectItemCaseSensitive(item, "gain") != NULL ||
+        cJSON_GetObjectItemCaseSensitive(item, "offset") != NULL)
+        return cfg_fail(err, tp, "give either \"two_point\" or \"gain\"/\"offset\", not both");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(item, "two_point");
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != 2)
+        return cfg_fail(err, tp, "expected two points: [{\"raw\": 0.12, \"reference\": 0.0}, "
+                                 "{\"raw\": 99.71, \"reference\": 100.0}]");
+    double raw[2], ref[2];
+    for (int i = 0; i < 2; i++) {
+        const cJSON *pt = cJSON_GetArrayItem(arr, i);
+        cfg_path_index(pp, sizeof(pp), tp, (size_t)i);
+        int rc = cfg_check_keys(pt, pp, keys, err);
+        if (rc == 0)
+            rc = cfg_get_number(pt, pp, "raw", true, 0, -1e6, 1e6, &raw[i], err);
+        if (rc == 0)
+            rc = cfg_get_number(pt, pp, "reference", true, 0, -1e6, 1e6, &ref[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    if (raw[1] == raw[0])
+        return cfg_fail(err, tp, "expected two different raw values, got %g twice", raw[0]);
+    c->gain = (ref[1] - ref[0]) / (raw[1] - raw[0]);
+    c->offset = ref[0] - c->gain * raw[0];
+    /* A probe whose readings fall when the temperature rises is a swapped pair, not a probe. */
+    if (!(c->gain > 0.0))
+        return cfg_fail(err, tp, "the points give a gain of %g: expected the reference to rise "
+                                 "with the raw value", c->gain);
+    return 0;
+}
+
 static int parse_calibration(const cJSON *sensor, const char *path, struct config_sensor *s,
                              struct cfg_error *err)
 {
-    static const char *const cal_keys[] = {"offset", "gain", NULL};
+    static const char *const cal_keys[] = {"offset", "gain", "two_point", NULL};
     const char *quantity_keys[QUANTITY_COUNT + 1];
     char cal_path[sizeof(err->path)];
     char q_path[sizeof(err->path)];
@@ -330,6 +369,12 @@ static int parse_calibration(const cJSON *sensor, const char *path, struct confi
         rc = cfg_check_keys(item, q_path, cal_keys, err);
         if (rc < 0)
             return rc;
+        if (cJSON_GetObjectItemCaseSensitive(item, "two_point") != NULL) {
+            rc = parse_two_point(item, q_path, &s->calibration[q], err);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         rc = cfg_get_number(item, q_path, "offset", false, 0.0, -DBL_MAX, DBL_MAX,
                             &s->calibration[q].offset, err);
         if (rc < 0)
@@ -367,7 +412,8 @@ static int parse_calibration_due(const cJSON *sensor, const char *path, struct c
 
 static int parse_sensors(const cJSON *root, struct parse *p)
 {
-    static const char *const keys[] = {"id", "name", "calibration", "calibration_due", NULL};
+    static const char *const keys[] = {"id",          "name",           "calibration",
+                                       "certificate", "calibration_due", NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     const cJSON *arr;
@@ -401,6 +447,10 @@ static int parse_sensors(const cJSON *root, struct parse *p)
         if (rc < 0)
             return rc;
         rc = parse_calibration_due(item, path, s, err);
+        if (rc < 0)
+            return rc;
+        rc = cfg_get_string(item, path, "certificate", false, "", s->certificate,
+                            sizeof(s->certificate), err);
         if (rc < 0)
             return rc;
         c->sensor_count = i + 1;

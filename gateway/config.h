@@ -29,6 +29,7 @@ struct config_sensor {
     char name[128];                  /* for people; defaults to the id */
     struct config_calibration calibration[QUANTITY_COUNT];
     int64_t calibration_due_ms;      /* "calibration_due": "2027-03-01" (00:00 UTC); 0 = none */
+    char certificate[64];            /* the calibration certificate's id, for the audit; "" */
 };
 
 struct config_bus {

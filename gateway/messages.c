@@ -198,6 +198,17 @@ static bool add_sensor(cJSON *arr, const struct config *config, size_t shipment,
               cJSON_AddStringToObject(o, "name", idx >= 0 ? config->sensors[idx].name : "") &&
               (readings = cJSON_AddObjectToObject(o, "readings")) &&
               (summary = cJSON_AddObjectToObject(o, "summary"));
+    /* What an inspector asks for: which certificate, and until when. */
+    if (ok && idx >= 0 &&
+        (config->sensors[idx].certificate[0] || config->sensors[idx].calibration_due_ms)) {
+        const struct config_sensor *cs = &config->sensors[idx];
+        cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
+        ok = cal &&
+             (cs->certificate[0] ? cJSON_AddStringToObject(cal, "certificate", cs->certificate) != NULL
+                                 : cJSON_AddNullToObject(cal, "certificate") != NULL) &&
+             (cs->calibration_due_ms ? add_time(cal, "due", cs->calibration_due_ms) != NULL
+                                     : cJSON_AddNullToObject(cal, "due") != NULL);
+    }
     int64_t last_seen_ms = 0;
     for (unsigned q = 0; ok && q < QUANTITY_COUNT; q++) {
         const struct rules_summary *sum = rules_summary(rules, shipment, k, q);

@@ -180,6 +180,66 @@ static void test_explicit_values_and_derived_defaults(void)
     config_free(c);
 }
 
+/* A rules-only config (replay's form) with one sensor: its calibration is the case under test. */
+#define CAL_CONFIG(sensor_json)                                                                    \
+    "{\"gateway_id\":\"gw\",\"mqtt\":{\"uri\":\"tcp://127.0.0.1:1883\"},\"sensors\":[" sensor_json \
+    "],\"shipments\":[{\"id\":\"s\",\"profile\":\"cdc-vaccine-fridge\",\"sensors\":[\"p\"]}]}"
+
+/* Two points of a certificate: at 0.00 °C the probe read 0.12, at 100.00 °C it read 99.71. The
+ * line through them: gain 100 / 99.59, offset -0.12 * gain. A reading is then corrected by it. */
+static void test_two_point_calibration_and_certificate(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    int rc = parse_text(CAL_CONFIG("{\"id\":\"p\",\"certificate\":\"CAL-2026-0142\","
+                                   "\"calibration_due\":\"2027-03-01\",\"calibration\":{"
+                                   "\"temperature\":{\"two_point\":[{\"raw\":0.12,\"reference\":0.0},"
+                                   "{\"raw\":99.71,\"reference\":100.0}]}}}"),
+                        &c, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const struct config_sensor *p = &c->sensors[0];
+    CU_ASSERT_STRING_EQUAL(p->certificate, "CAL-2026-0142");
+    CU_ASSERT_EQUAL(p->calibration_due_ms, INT64_C(1803859200000)); /* date -u -d 2027-03-01 +%s */
+    const struct config_calibration *t = &p->calibration[QUANTITY_TEMPERATURE];
+    CU_ASSERT_DOUBLE_EQUAL(t->gain, 100.0 / 99.59, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(t->offset, -0.12 * 100.0 / 99.59, 1e-12);
+    struct reading r = {.sensor_id = "p", .quantity = QUANTITY_TEMPERATURE, .value = 99.71};
+    CU_ASSERT_FALSE(config_calibrate(c, &r, NULL));
+    CU_ASSERT_DOUBLE_EQUAL(r.value, 100.0, 1e-9);
+    r.value = 0.12;
+    CU_ASSERT_FALSE(config_calibrate(c, &r, NULL));
+    CU_ASSERT_DOUBLE_EQUAL(r.value, 0.0, 1e-9);
+    config_free(c);
+
+    static const struct {
+        const char *sensor, *path, *msg;
+    } bad[] = {
+        {"{\"id\":\"p\",\"calibration\":{\"temperature\":{\"two_point\":[{\"raw\":5,"
+         "\"reference\":4},{\"raw\":5,\"reference\":9}]}}}",
+         "sensors[0].calibration.temperature.two_point", "expected two different raw values"},
+        {"{\"id\":\"p\",\"calibration\":{\"temperature\":{\"gain\":1.01,\"two_point\":["
+         "{\"raw\":0,\"reference\":0},{\"raw\":1,\"reference\":1}]}}}",
+         "sensors[0].calibration.temperature.two_point", "not both"},
+        {"{\"id\":\"p\",\"calibration\":{\"temperature\":{\"two_point\":[{\"raw\":0,"
+         "\"reference\":10},{\"raw\":10,\"reference\":0}]}}}",
+         "sensors[0].calibration.temperature.two_point", "expected the reference to rise"},
+        {"{\"id\":\"p\",\"calibration\":{\"temperature\":{\"two_point\":[{\"raw\":0,"
+         "\"reference\":0}]}}}",
+         "sensors[0].calibration.temperature.two_point", "expected two points"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), CAL_CONFIG("%s"), bad[i].sensor);
+        c = NULL;
+        CU_ASSERT_EQUAL(parse_text(text, &c, &err), -EINVAL);
+        CU_ASSERT_PTR_NULL(c);
+        CU_ASSERT_STRING_EQUAL(err.path, bad[i].path);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad[i].msg));
+        if (strcmp(err.path, bad[i].path) != 0 || !strstr(err.msg, bad[i].msg))
+            fprintf(stderr, "\n    got %s: %s\n", err.path, err.msg);
+    }
+}
+
 static void test_byte_order_mark_and_whitespace_are_accepted(void)
 {
     struct config *c = NULL;
@@ -387,6 +447,7 @@ int register_tests(void)
     s = CU_add_suite("reading", NULL, NULL);
     if (s == NULL)
         return CU_get_error();
+    CU_add_test(s, "two-point calibration and certificate", test_two_point_calibration_and_certificate);
     CU_add_test(s, "unreadable file says why", test_unreadable_file_says_why);
     CU_add_test(s, "file over one MiB is refused", test_file_over_one_mib_is_refused);
     CU_add_test(s, "text is not read past its length", test_text_is_not_read_past_its_length);

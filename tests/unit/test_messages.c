@@ -162,7 +162,8 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
 {
     static const char json[] =
         "{\"gateway_id\":\"gw-1\",\"mqtt\":{\"uri\":\"tcp://127.0.0.1:1883\"},"
-        "\"sensors\":[{\"id\":\"fridge-a\",\"name\":\"Fridge A\"}],"
+        "\"sensors\":[{\"id\":\"fridge-a\",\"name\":\"Fridge A\",\"certificate\":\"CAL-7\","
+        "\"calibration_due\":\"2027-03-01\"}],"
         "\"buses\":[{\"name\":\"bus0\",\"type\":\"modbus-tcp\",\"host\":\"127.0.0.1\","
         "\"port\":1502,\"devices\":[{\"unit_id\":1,\"points\":[{\"sensor\":\"fridge-a\","
         "\"quantity\":\"temperature\",\"address\":1}]}]}],"
@@ -196,6 +197,9 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
     const cJSON *sensor = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "sensors"), 0);
     CU_ASSERT_STRING_EQUAL(str(sensor, "name"), "Fridge A");
     CU_ASSERT_STRING_EQUAL(str(sensor, "last_seen"), "2023-11-14T22:14:20.000Z");
+    const cJSON *cal = cJSON_GetObjectItemCaseSensitive(sensor, "calibration");
+    CU_ASSERT_STRING_EQUAL(str(cal, "certificate"), "CAL-7");
+    CU_ASSERT_STRING_EQUAL(str(cal, "due"), "2027-03-01T00:00:00.000Z");
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(sensor, "summary"), "temperature");
     CU_ASSERT_DOUBLE_EQUAL(num(sum, "count"), 2, 0);
