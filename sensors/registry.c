@@ -2,7 +2,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "gpio.h"
 #include "modbus.h"
+#include "owserver.h"
 #include "sensor.h"
 #include "w1.h"
 
@@ -10,6 +12,8 @@ static const struct sensor_adapter *const adapters[] = {
     &modbus_tcp_adapter,
     &modbus_rtu_adapter,
     &w1_adapter,
+    &owserver_adapter,
+    &gpio_adapter,
 };
 
 const struct sensor_adapter *sensor_adapter_find(const char *type)
@@ -23,5 +27,5 @@ const struct sensor_adapter *sensor_adapter_find(const char *type)
 
 const char *sensor_adapter_types(void)
 {
-    return "modbus-tcp, modbus-rtu, w1";
+    return "modbus-tcp, modbus-rtu, w1, gpio, owserver";
 }

@@ -33,6 +33,7 @@ struct probe {
 
 struct w1_bus {
     char name[64];
+    char path[CFG_PATH_CAP]; /* the bus's JSON path, for for_each_point */
     char root[PATH_MAX - 32];
     char file[16];
     bool temperature_file;
@@ -89,6 +90,7 @@ static int bus_open(const cJSON *cfg, const char *path, struct cfg_error *err, v
     struct w1_bus *bus = calloc(1, sizeof(*bus));
     if (!bus)
         return -ENOMEM;
+    snprintf(bus->path, sizeof(bus->path), "%s", path);
     rc = cfg_check_keys(cfg, path, keys, err);
     if (rc == 0)
         rc = cfg_get_string(cfg, path, "name", true, NULL, bus->name, sizeof(bus->name), err);
@@ -162,8 +164,10 @@ static int bus_for_each_point(const void *state, sensor_point_fn fn, void *arg)
 {
     const struct w1_bus *bus = state;
     for (size_t i = 0; i < bus->probe_count; i++) {
-        char path[CFG_PATH_CAP];
-        snprintf(path, sizeof(path), "probes[%zu].sensor", i);
+        char probes[CFG_PATH_CAP], item[CFG_PATH_CAP], path[CFG_PATH_CAP];
+        cfg_path_key(probes, sizeof(probes), bus->path, "probes");
+        cfg_path_index(item, sizeof(item), probes, i);
+        cfg_path_key(path, sizeof(path), item, "sensor");
         int rc = fn(arg, bus->probes[i].sensor, QUANTITY_TEMPERATURE, path);
         if (rc != 0)
             return rc;
