@@ -519,6 +519,17 @@ static int parse_bus(const cJSON *item, size_t i, struct parse *p)
                         "unknown bus type \"%.40s\"; known types: %s", type,
                         sensor_adapter_types());
     }
+    /* owfs's owcapi keeps one connection per process (sensors/owserver.h): one owserver bus
+     * serves every probe on that server. */
+    for (size_t k = 0; k < i && strcmp(type, "owserver") == 0; k++) {
+        if (c->buses[k].adapter == bus->adapter) {
+            char type_path[sizeof(err->path)];
+            return cfg_fail(err, cfg_path_key(type_path, sizeof(type_path), path, "type"),
+                            "only one owserver bus is supported (also buses[%zu]): list every "
+                            "probe of that server in it",
+                            k);
+        }
+    }
 
     memset(err, 0, sizeof(*err));
     rc = bus->adapter->open(item, path, err, &bus->state);
@@ -832,6 +843,83 @@ out:
     return rc;
 }
 
+/* ---- outputs ---- */
+
+/* "outputs": [{"name": "buzzer", "chip": "gpiochip0", "line": 22, "active_low": true,
+ *              "states": ["critical_unacked", "sensor_fault"]}]: gpio_out.h has the wiring. */
+static int parse_outputs(const cJSON *root, struct parse *p)
+{
+    static const char *const keys[] = {"name", "chip", "line", "active_low", "states", NULL};
+    static const char *const state_names[GPIO_OUT_STATE_COUNT] = {
+        [GPIO_OUT_CRITICAL_UNACKED] = "critical_unacked",
+        [GPIO_OUT_WARNING] = "warning",
+        [GPIO_OUT_SENSOR_FAULT] = "sensor_fault",
+    };
+    struct config *c = p->config;
+    struct cfg_error *err = p->err;
+    const cJSON *arr;
+    char path[sizeof(err->path)], mp[sizeof(err->path)], ep[sizeof(err->path)];
+    int rc = cfg_get_array(root, "", "outputs", false, &arr, err);
+    if (rc < 0 || arr == NULL)
+        return rc;
+    int count = cJSON_GetArraySize(arr);
+    if (count > 16)
+        return cfg_fail(err, "outputs", "expected at most 16 outputs, got %d", count);
+    c->outputs = calloc(count > 0 ? (size_t)count : 1, sizeof(*c->outputs));
+    if (c->outputs == NULL)
+        return -ENOMEM;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr)
+    {
+        struct config_output *o = &c->outputs[c->output_count];
+        long long line;
+        cfg_path_index(path, sizeof(path), "outputs", c->output_count);
+        rc = cfg_check_keys(item, path, keys, err);
+        if (rc == 0)
+            rc = get_identifier(item, path, "name", true, o->name, sizeof(o->name), err);
+        if (rc == 0)
+            rc = cfg_get_string(item, path, "chip", false, "gpiochip0", o->gpio.chip,
+                                sizeof(o->gpio.chip), err);
+        if (rc == 0)
+            rc = cfg_get_int(item, path, "line", true, 0, 0, 511, &line, err);
+        if (rc == 0)
+            rc = cfg_get_bool(item, path, "active_low", false, false, &o->gpio.active_low, err);
+        if (rc < 0)
+            return rc;
+        o->gpio.line = (unsigned)line;
+        const cJSON *states = cJSON_GetObjectItemCaseSensitive(item, "states");
+        if (states == NULL) {
+            o->states = (1u << GPIO_OUT_CRITICAL_UNACKED) | (1u << GPIO_OUT_WARNING) |
+                        (1u << GPIO_OUT_SENSOR_FAULT);
+        } else {
+            cfg_path_key(mp, sizeof(mp), path, "states");
+            if (!cJSON_IsArray(states) || cJSON_GetArraySize(states) == 0)
+                return cfg_fail(err, mp, "expected a list of critical_unacked, warning, "
+                                         "sensor_fault");
+            size_t i = 0;
+            const cJSON *st;
+            cJSON_ArrayForEach(st, states)
+            {
+                cfg_path_index(ep, sizeof(ep), mp, i++);
+                int found = -1;
+                for (int k = 1; k < GPIO_OUT_STATE_COUNT && cJSON_IsString(st); k++) {
+                    if (strcmp(state_names[k], st->valuestring) == 0)
+                        found = k;
+                }
+                if (found < 0)
+                    return cfg_fail(err, ep, "expected critical_unacked, warning or sensor_fault");
+                o->states |= 1u << found;
+            }
+        }
+        for (size_t k = 0; k < c->output_count; k++) {
+            if (strcmp(c->outputs[k].name, o->name) == 0)
+                return cfg_fail(err, path, "output \"%s\" is defined twice", o->name);
+        }
+        c->output_count++;
+    }
+    return 0;
+}
+
 /* ---- top level ---- */
 
 static bool is_json_space(char c)
@@ -859,8 +947,9 @@ static int fail_json(const char *text, size_t len, const char *pos, const char *
 
 static int parse_root(const cJSON *root, struct parse *p)
 {
-    static const char *const keys[] = {"gateway_id", "data_dir", "log_level", "mqtt",      "store",
-                                       "sensors",    "buses",    "profiles",  "shipments", NULL};
+    static const char *const keys[] = {"gateway_id", "data_dir",  "log_level", "mqtt",
+                                       "store",      "sensors",   "buses",     "profiles",
+                                       "shipments",  "outputs",   NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     char level[256];
@@ -908,6 +997,9 @@ static int parse_root(const cJSON *root, struct parse *p)
     if (rc < 0)
         goto out;
     rc = parse_shipments(root, p);
+    if (rc < 0)
+        goto out;
+    rc = parse_outputs(root, p);
 out:
     return rc;
 }
@@ -1080,6 +1172,7 @@ void config_free(struct config *config)
         free(config->shipments[i].budget_used_ms);
     }
     free(config->shipments);
+    free(config->outputs);
     free(config->sensors);
     free(config);
 }

@@ -12,6 +12,7 @@
 
 #include "alarm.h"
 #include "cfgjson.h"
+#include "gpio_out.h"
 #include "profile.h"
 #include "reading.h"
 #include "rules.h"
@@ -60,6 +61,13 @@ struct config_mqtt {
     int64_t reconnect_max_ms;      /* back-off ceiling; default 60 s */
 };
 
+/* A local alarm output (buzzer, LED, relay) on a GPIO line (sensors/gpio_out.h). */
+struct config_output {
+    char name[CONFIG_ID_MAX];
+    struct gpio_out_config gpio;
+    unsigned states; /* bit (1 << enum gpio_out_state) for each state it shows */
+};
+
 struct config_store {
     long long batch_max;       /* commit after this many rows; default 256 */
     int64_t batch_interval_ms; /* ... or after this long; default 2 s */
@@ -80,6 +88,8 @@ struct config {
     size_t profile_count;
     struct config_shipment *shipments;
     size_t shipment_count;
+    struct config_output *outputs;   /* "outputs": buzzers, LEDs, relays; may be none */
+    size_t output_count;
 };
 
 enum config_flags {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "gpio_out.h"
 #include "log.h"
 #include "messages.h"
 #include "queue.h"
@@ -44,6 +45,7 @@ struct engine {
     struct uplink *uplink;
     struct sensor_host **hosts;
     size_t host_count;
+    struct gpio_out **outputs;       /* per config output; NULL where its line could not be had */
 
     char topic_status[TOPIC_MAX];
     char topic_alerts[TOPIC_MAX];
@@ -321,6 +323,50 @@ static void drain_queue(struct engine *e)
     }
 }
 
+/* ---- local alarm outputs ---- */
+
+/* The pattern each output shows: the most urgent thing going on that it is meant to show
+ * (an output's "states" may leave some out: a siren on critical alarms only). */
+static void drive_outputs(struct engine *e, int64_t now_mono_ms)
+{
+    if (e->cfg->output_count == 0)
+        return;
+    unsigned flags = rules_alert_flags(e->rules, clock_wall_ms());
+    for (size_t i = 0; i < e->cfg->output_count; i++) {
+        if (!e->outputs[i])
+            continue;
+        unsigned shows = e->cfg->outputs[i].states;
+        enum gpio_out_state want = GPIO_OUT_OFF;
+        if ((flags & RULES_ALERT_CRITICAL_UNACKED) && (shows & (1u << GPIO_OUT_CRITICAL_UNACKED)))
+            want = GPIO_OUT_CRITICAL_UNACKED;
+        else if ((flags & RULES_ALERT_SENSOR) && (shows & (1u << GPIO_OUT_SENSOR_FAULT)))
+            want = GPIO_OUT_SENSOR_FAULT;
+        else if ((flags & (RULES_ALERT_ACTIVE | RULES_ALERT_CRITICAL_UNACKED)) &&
+                 (shows & (1u << GPIO_OUT_WARNING)))
+            want = GPIO_OUT_WARNING;
+        if (want != gpio_out_get_state(e->outputs[i]))
+            log_info("output[%s]: %s", e->cfg->outputs[i].name,
+                     want == GPIO_OUT_OFF                ? "off"
+                     : want == GPIO_OUT_CRITICAL_UNACKED ? "on: a critical alarm is unacknowledged"
+                     : want == GPIO_OUT_SENSOR_FAULT     ? "fault pattern: a probe is faulty or silent"
+                                                         : "blinking: an alarm is active");
+        gpio_out_set_state(e->outputs[i], want, now_mono_ms);
+        gpio_out_tick(e->outputs[i], now_mono_ms);
+    }
+}
+
+static void open_outputs(struct engine *e)
+{
+    for (size_t i = 0; i < e->cfg->output_count; i++) {
+        const struct config_output *o = &e->cfg->outputs[i];
+        int r = gpio_out_new(&gpio_ops_libgpiod, &o->gpio, &e->outputs[i]);
+        if (r < 0)
+            /* Not fatal: the alerts still go out over MQTT; the technician reads why here. */
+            log_err("output[%s]: cannot drive %s line %u: %s; it stays silent", o->name,
+                    o->gpio.chip, o->gpio.line, strerror(-r));
+    }
+}
+
 /* ---- timers ---- */
 
 static int64_t min_due(int64_t a, int64_t b)
@@ -349,6 +395,7 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
         e->telemetry_due_mono_ms = now_mono_ms + e->cfg->mqtt.telemetry_interval_ms;
     }
     put_due_twins(e, now_mono_ms, false);
+    drive_outputs(e, now_mono_ms);
     if (!e->connected && !e->connecting && now_mono_ms >= e->reconnect_due_mono_ms) {
         if (uplink_connect(e->uplink) == 0) {
             e->connecting = true;
@@ -377,6 +424,10 @@ static int next_timeout_ms(struct engine *e, int64_t now_mono_ms)
     }
     if (e->watchdog_usec)
         due = min_due(due, e->watchdog_due_mono_ms);
+    for (size_t i = 0; i < e->cfg->output_count; i++) {
+        if (e->outputs[i])
+            due = min_due(due, gpio_out_next_change_ms(e->outputs[i]));
+    }
     return due <= now_mono_ms ? 0 : (int)(due - now_mono_ms);
 }
 
@@ -536,8 +587,9 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
     e->twin_due_mono_ms = calloc(ns, sizeof(*e->twin_due_mono_ms));
     e->telemetry = calloc(TELEMETRY_MAX, sizeof(*e->telemetry));
     e->hosts = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof(*e->hosts));
+    e->outputs = calloc(cfg->output_count ? cfg->output_count : 1, sizeof(*e->outputs));
     if (!e->topic_twin || !e->shipment_started_ms || !e->twin_dirty || !e->twin_due_mono_ms ||
-        !e->telemetry || !e->hosts)
+        !e->telemetry || !e->hosts || !e->outputs)
         goto out;
 
     snprintf(e->topic_status, TOPIC_MAX, "%s/%s/status", cfg->mqtt.prefix, cfg->gateway_id);
@@ -662,6 +714,7 @@ int engine_run(struct engine *e)
         }
         e->host_count++;
     }
+    open_outputs(e);
     if (sd_watchdog_enabled(0, &e->watchdog_usec) <= 0)
         e->watchdog_usec = 0;
     sd_notifyf(0, "READY=1\nSTATUS=Running; %zu buses, %zu shipments", cfg->bus_count,
@@ -706,6 +759,10 @@ void engine_free(struct engine *e)
         return;
     for (size_t i = 0; i < e->host_count; i++)
         sensor_host_free(e->hosts[i]);
+    /* Outputs are driven off and released: a relay is not left on by a stopped gateway. */
+    for (size_t i = 0; e->outputs && i < e->cfg->output_count; i++)
+        gpio_out_free(e->outputs[i]);
+    free(e->outputs);
     uplink_free(e->uplink);
     queue_free(e->queue);
     rules_free(e->rules);

@@ -1108,6 +1108,32 @@ bool rules_suppressed(const struct rules *rules, size_t shipment, int64_t ts_ms)
            in_window(&rules->shipments[shipment], ts_ms, NULL);
 }
 
+unsigned rules_alert_flags(const struct rules *rules, int64_t now_ms)
+{
+    unsigned flags = 0;
+    for (size_t si = 0; si < rules->shipment_count; si++) {
+        const struct shipment *s = &rules->shipments[si];
+        for (size_t k = 0; k < s->sensor_count; k++) {
+            for (size_t a = 0; a < s->alarm_count; a++) {
+                const struct alarm_instance *inst = inst_at(s, a, k);
+                const struct alarm_def *def = &s->alarms[a];
+                /* A suppressed (defrost) or shelved alarm records but does not notify: the
+                 * buzzer is a notification too. */
+                bool shelved = inst->shelved_until_ms != 0 && now_ms < inst->shelved_until_ms;
+                if (inst->state != ALARM_ACTIVE || !inst->notified || shelved)
+                    continue;
+                if (def->kind == ALARM_KIND_FAULT || def->kind == ALARM_KIND_STALE)
+                    flags |= RULES_ALERT_SENSOR;
+                else if (def->severity == ALARM_CRITICAL && inst->unacked)
+                    flags |= RULES_ALERT_CRITICAL_UNACKED;
+                else
+                    flags |= RULES_ALERT_ACTIVE;
+            }
+        }
+    }
+    return flags;
+}
+
 int rules_reconcile(struct rules *rules, size_t shipment, size_t alarm, size_t sensor,
                     enum alarm_isa_state announced, uint8_t level, int64_t now_ms,
                     struct alarm_event *ev_out)

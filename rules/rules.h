@@ -125,6 +125,15 @@ int64_t rules_budget_left_ms(const struct rules *rules, size_t shipment, size_t 
 /* True when ts_ms falls in one of the shipment's suppression windows. */
 bool rules_suppressed(const struct rules *rules, size_t shipment, int64_t ts_ms);
 
+/* What a local alarm output (buzzer, LED) should show, over every instance that people were told
+ * about and that is not shelved: a bitmask of enum rules_alert_flag. */
+enum rules_alert_flag {
+    RULES_ALERT_CRITICAL_UNACKED = 1u << 0, /* a critical alarm is active and nobody acked it */
+    RULES_ALERT_SENSOR = 1u << 1,           /* a fault or stale alarm is active: a probe problem */
+    RULES_ALERT_ACTIVE = 1u << 2,           /* any other alarm is active (warning, or acked) */
+};
+unsigned rules_alert_flags(const struct rules *rules, int64_t now_ms);
+
 /* After a restart: the engine replays the history through a fresh rules object (events
  * discarded), then tells it what people were last told of each instance, so that an alarm
  * announced as active is neither raised again nor silently forgotten. isa_state is the state of

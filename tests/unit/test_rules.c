@@ -172,6 +172,38 @@ static void test_reconcile_announces_what_was_missed(void)
     rules_free(rules);
 }
 
+/* What the local buzzer shows: an unacknowledged critical alarm, then (acked) an active one,
+ * nothing once it is over; a shelved alarm sounds nothing. */
+static void test_alert_flags_follow_the_lifecycle(void)
+{
+    struct rules *rules = make_rules();
+    struct rules_event ev[128];
+    struct alarm_event aev;
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 0), 0);
+    struct reading r = reading("probe-a", QUANTITY_TEMPERATURE, 9.0, 1000, 0);
+    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 128), 1);
+    /* make_rules() leaves severity 0: warning. */
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 1000), RULES_ALERT_ACTIVE);
+    rules_free(rules);
+
+    alarms[0].severity = ALARM_CRITICAL;
+    const struct rules_shipment_def def = {.id = "f", .alarms = alarms, .alarm_count = 1,
+                                           .sensor_ids = sensors_b, .sensor_count = 1};
+    CU_ASSERT_EQUAL_FATAL(rules_new(&def, 1, &rules), 0);
+    r = reading("probe-b", QUANTITY_TEMPERATURE, 9.0, 1000, 0);
+    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 128), 1);
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 1000), RULES_ALERT_CRITICAL_UNACKED);
+    CU_ASSERT_EQUAL(rules_ack(rules, 0, 0, 0, 2000, &aev), 0);
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 2000), RULES_ALERT_ACTIVE);
+    CU_ASSERT_EQUAL(rules_shelve(rules, 0, 0, 0, 3000, 9000, &aev), 0);
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 3000), 0);
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 9000), RULES_ALERT_ACTIVE); /* the shelf ran out */
+    r = reading("probe-b", QUANTITY_TEMPERATURE, 5.0, 10000, 0);
+    CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 128) >= 1, 1);
+    CU_ASSERT_EQUAL(rules_alert_flags(rules, 10000), 0);
+    rules_free(rules);
+}
+
 static void test_shipment_without_sensors_is_invalid(void)
 {
     const struct rules_shipment_def def = {.id = "empty", .alarms = alarms, .alarm_count = 1};
@@ -197,6 +229,7 @@ int register_tests(void)
     CU_add_test(s, "a reconciled active alarm is not raised again",
                 test_reconciled_active_alarm_is_not_raised_again);
     CU_add_test(s, "reconcile announces what was missed", test_reconcile_announces_what_was_missed);
+    CU_add_test(s, "alert flags follow the lifecycle", test_alert_flags_follow_the_lifecycle);
     CU_add_test(s, "a shipment without sensors is invalid", test_shipment_without_sensors_is_invalid);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }
