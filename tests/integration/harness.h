@@ -138,6 +138,21 @@ struct harness_proc *harness_start_modbus_sim(const char *sim_path, int port, in
                                               const char *script, const char *scenario,
                                               int *port_out);
 
+/* owserver from PATH or Debian's /usr/bin; NULL when not installed. */
+const char *harness_owserver_path(void);
+
+/* Starts `bin -c conf --tester=28,10 -p 127.0.0.1:port --foreground --error_print=2` (conf an
+ * empty file: Debian's /etc/owfs.conf adds a FAKE bus). port 0 picks a free one. A taken port
+ * makes owserver exit at once with status 0 (PROTOCOLS.md §2.2), so it is checked to be still
+ * alive after accepting; 3 attempts. Returns the process with *port_out, or NULL. */
+struct harness_proc *harness_start_owserver(const char *bin, const char *conf, int port,
+                                            int *port_out);
+
+/* Tells LeakSanitizer, in the processes started from now on, to ignore exactly the leak Debian's
+ * libowcapi 3.2p4 has when it reconnects to an owserver that went away (ClientAddr, ~80 bytes,
+ * reproduced without our code). 0 or a negative errno. */
+int harness_ignore_owcapi_leak(void);
+
 /* ---- MQTT subscriber (Paho synchronous client, MQTT 5) --------------------------------- */
 
 struct harness_msg {

@@ -112,57 +112,6 @@ static bool is_fault_alert(const struct harness_msg *m, void *arg)
            strcmp(jstr(m->json, "transition"), "raised") == 0;
 }
 
-/* owserver from PATH or Debian's /usr/bin; NULL when not installed. */
-static const char *owserver_path(void)
-{
-    static char found[PATH_MAX];
-    const char *env_path = getenv("PATH");
-    char dirs[4096];
-    char *save = NULL;
-    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin", env_path ? env_path : "");
-    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        if (snprintf(found, sizeof(found), "%s/owserver", dir) < (int)sizeof(found) &&
-            access(found, X_OK) == 0)
-            return found;
-    }
-    return NULL;
-}
-
-/* Starts `owserver -c <empty> --tester=28,10 -p 127.0.0.1:port --foreground --error_print=2`
- * (Debian's /etc/owfs.conf adds a FAKE bus: hence the empty config). port 0: a free port, 3
- * attempts. Then waits for the port and checks the process is still alive: an owserver that could
- * not bind exits within milliseconds while the connect reached another one. */
-static struct harness_proc *start_owserver(const char *bin, const char *conf, int port,
-                                           int *port_out)
-{
-    for (int attempt = 1; attempt <= 3; attempt++) {
-        int p = port > 0 ? port : harness_free_port();
-        char listen[32];
-        if (p < 0)
-            return NULL;
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", p);
-        struct harness_proc *ows = harness_spawn(
-            "owserver", (const char *const[]){bin, "-c", conf, "--tester=28,10", "-p", listen,
-                                              "--foreground", "--error_print=2", NULL});
-        if (!ows)
-            return NULL;
-        int rc = harness_wait_tcp(ows, p, 10000);
-        if (rc == 0) {
-            harness_sleep_ms(500);
-            if (harness_proc_alive(ows)) {
-                *port_out = p;
-                return ows;
-            }
-            rc = -ECHILD;
-        }
-        fprintf(stderr, "owserver on %s %s (attempt %d of 3)\n", listen,
-                rc == -ECHILD ? "exited: port taken?" : "did not accept in time", attempt);
-        harness_proc_stop(ows, 1000, NULL);
-        if (port > 0)
-            harness_sleep_ms(1000); /* the same port: give its holder time to let go */
-    }
-    return NULL;
-}
 
 /* Lines of the gateway's log that contain text. */
 static int count_log_lines(struct harness_proc *p, const char *text)
@@ -186,7 +135,7 @@ int main(void)
     HARNESS_REQUIRE(gateway_bin && access(gateway_bin, X_OK) == 0,
                     "COLDCHAIN_GATEWAY names an executable");
     harness_mosquitto_path();
-    const char *ows_bin = owserver_path();
+    const char *ows_bin = harness_owserver_path();
     if (!ows_bin)
         harness_skip("owserver is not installed (apt-get install owserver)");
     harness_path(conf, sizeof(conf), "owfs-empty.conf");
@@ -202,7 +151,7 @@ int main(void)
     HARNESS_REQUIRE(sub, "subscribed");
 
     int ow_port;
-    struct harness_proc *ows = start_owserver(ows_bin, conf, 0, &ow_port);
+    struct harness_proc *ows = harness_start_owserver(ows_bin, conf, 0, &ow_port);
     HARNESS_REQUIRE(ows, "owserver --tester on 127.0.0.1:%d, and alive (pid %d)", ow_port,
                     ows ? (int)harness_proc_pid(ows) : 0);
 
@@ -223,17 +172,8 @@ int main(void)
         data, uri, ow_port);
     HARNESS_REQUIRE(n > 0 && n < (int)sizeof(text) && harness_write_file(config, text) == 0,
                     "config written");
-    /* libowcapi 3.2p4 leaks its server address lookup (ClientAddr: getaddrinfo's list and two
-     * strdup()s, about 80 bytes) each time it reconnects to a server that went away; observed
-     * with a 20-line owcapi program under ASan, no gateway code involved. Step 2 makes it
-     * reconnect, so LeakSanitizer is told to ignore exactly that, in the gateway only. */
-    char supp[PATH_MAX], lsan[PATH_MAX + 256];
-    const char *lsan_old = getenv("LSAN_OPTIONS");
-    harness_path(supp, sizeof(supp), "lsan-owcapi.supp");
-    HARNESS_REQUIRE(harness_write_file(supp, "leak:ClientAddr\n") == 0, "LSan suppression written");
-    snprintf(lsan, sizeof(lsan), "%s%ssuppressions=%s:print_suppressions=0",
-             lsan_old ? lsan_old : "", lsan_old && *lsan_old ? ":" : "", supp);
-    setenv("LSAN_OPTIONS", lsan, 1);
+    /* Step 2 makes owcapi reconnect: its known leak is ignored in the gateway (harness.h). */
+    HARNESS_REQUIRE(harness_ignore_owcapi_leak() == 0, "LSan suppression for libowcapi set");
     int64_t start_ms = harness_wall_ms();
     struct harness_proc *gw =
         harness_spawn("gateway", (const char *const[]){gateway_bin, "-c", config, NULL});
@@ -279,7 +219,7 @@ int main(void)
 
     /* 3. Back on the same port: the values return without restarting anything else. */
     int again_port;
-    ows = start_owserver(ows_bin, conf, ow_port, &again_port);
+    ows = harness_start_owserver(ows_bin, conf, ow_port, &again_port);
     HARNESS_REQUIRE(ows, "owserver restarted on 127.0.0.1:%d, and alive", ow_port);
     int64_t back_ms = harness_wall_ms();
     int64_t back_mono_ms = harness_mono_ms();
