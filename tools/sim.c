@@ -108,6 +108,7 @@ enum w1_sim_fault {
 struct w1_fault_at {
     int64_t t_ms;
     enum w1_sim_fault kind;
+    int unit; /* modbus-rtu: only this unit ("10s=timeout@2"); 0 = every unit */
 };
 
 struct options {
@@ -176,7 +177,8 @@ static void usage(FILE *out)
                  "modbus-rtu: the same registers over a serial line (a pty from socat in tests), for\n"
                  "several units on one bus; unit number i (0-based, in the order given) reads the\n"
                  "scenario plus 0.5 °C x i. Frames are built here (CRC-16/MODBUS), so faults can be\n"
-                 "put in: --faults \"10s=timeout,20s=exception,30s=crc\" (each for --fault-for).\n"
+                 "put in: --faults \"10s=timeout,20s=exception,30s=crc\" (each for --fault-for);\n"
+                 "KIND@N limits a fault to unit N: \"10s=timeout@2\" (one dead device on the line).\n"
                  "  --device TTY       the serial device to serve on\n"
                  "  --unit N           a unit id to answer (repeat for several; default 1)\n"
                  "  --baud N           line speed (default 9600; a pty ignores it)\n");
@@ -245,6 +247,14 @@ static int parse_faults(const char *text, struct options *o)
         if (cfg_parse_duration(item, &f.t_ms) < 0) {
             rc = usage_error("--faults: \"%s\": expected a time such as 10s", item);
             break;
+        }
+        char *at = strchr(eq + 1, '@');
+        if (at != NULL) {
+            *at = '\0';
+            if (parse_int(at + 1, 1, 247, &f.unit) < 0) {
+                rc = usage_error("--faults: \"@%s\": expected a unit id from 1 to 247", at + 1);
+                break;
+            }
         }
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
             if (strcmp(kinds[i].name, eq + 1) == 0)
@@ -700,11 +710,12 @@ out:
 }
 
 /* The fault in force at t_ms (the latest one started less than fault_for ago). */
-static enum w1_sim_fault fault_at(const struct options *o, int64_t t_ms)
+static enum w1_sim_fault fault_at(const struct options *o, int64_t t_ms, int unit)
 {
     enum w1_sim_fault f = W1_SIM_OK;
     for (size_t i = 0; i < o->fault_count; i++) {
-        if (t_ms >= o->faults[i].t_ms && t_ms < o->faults[i].t_ms + o->fault_for_ms)
+        if (t_ms >= o->faults[i].t_ms && t_ms < o->faults[i].t_ms + o->fault_for_ms &&
+            (o->faults[i].unit == 0 || o->faults[i].unit == unit))
             f = o->faults[i].kind;
     }
     return f;
@@ -851,7 +862,7 @@ static int serve_modbus_rtu(const struct options *o, const struct scenario *sc)
             for (size_t u = 0; u < o->unit_count; u++)
                 update_registers(maps[u], scenario_temp_c(sc, t_ms) + 0.5 * (double)u,
                                  o->humidity_pct);
-            int rc = rtu_answer(fd, buf, o, maps, fault_at(o, t_ms));
+            int rc = rtu_answer(fd, buf, o, maps, fault_at(o, t_ms, buf[0]));
             if (rc < 0) {
                 fprintf(stderr, "coldchain-sim: write to %s: %s\n", o->device, strerror(-rc));
                 goto out;
@@ -1014,7 +1025,7 @@ static int serve_w1(const struct options *o, const struct scenario *sc)
         int64_t now_ms = clock_mono_ms();
         int64_t t_ms = now_ms - start_ms;
         double temp_c = scenario_temp_c(sc, t_ms);
-        enum w1_sim_fault fault = fault_at(o, t_ms);
+        enum w1_sim_fault fault = fault_at(o, t_ms, 0);
         for (size_t i = 0; i < o->probe_count; i++) {
             int rc = write_probe(o->root, o->probes[i], temp_c, fault);
             if (rc < 0) {

@@ -117,11 +117,13 @@ int main(void)
     HARNESS_REQUIRE(access(tty_sim, F_OK) == 0 && access(tty_gw, F_OK) == 0,
                     "socat made the pty pair %s <-> %s", tty_sim, tty_gw);
 
-    /* Three devices: 4.5, 5.0 and 5.5 °C. Faults from 12 s on, 3 s each. */
+    /* Three devices: 4.5, 5.0 and 5.5 °C. Unit 2 alone dead from 5 s to 8 s; then the whole line
+     * times out, answers exceptions and corrupt CRCs from 12 s on, 3 s each. */
     struct harness_proc *sim = harness_spawn(
         "sim-rtu", (const char *const[]){sim_bin, "modbus-rtu", "--device", tty_sim, "--unit", "1",
                                          "--unit", "2", "--unit", "3", "--script", "0s=4.5",
-                                         "--faults", "12s=timeout,16s=exception,20s=crc",
+                                         "--faults",
+                                         "5s=timeout@2,12s=timeout,16s=exception,20s=crc",
                                          "--fault-for", "3s", "--quiet", NULL});
     HARNESS_REQUIRE(sim, "RTU simulator started");
     int64_t sim_start = harness_mono_ms();
@@ -202,6 +204,18 @@ int main(void)
         harness_check(t.fault_with_value == 0, "%s: every fault reading has a null value",
                       want[i].sensor);
     }
+    /* One dead device stalls none of the others: while unit 2 was silent, units 1 and 3 kept
+     * their reading a second (each poll only lost unit 2's 200 ms timeout). */
+    struct tally t1 = count_readings("fridge-1", "temperature", 4.5);
+    struct tally t2 = count_readings("fridge-2", "temperature", 5.0);
+    struct tally t3 = count_readings("fridge-3", "temperature", 5.5);
+    harness_check(t2.faults >= t1.faults + 2 && t2.faults >= t3.faults + 2,
+                  "unit 2's own death: fridge-2 has more faults (%d) than fridge-1 (%d) and "
+                  "fridge-3 (%d)",
+                  t2.faults, t1.faults, t3.faults);
+    harness_check(t1.near >= t2.near + 2 && t3.near >= t2.near + 2,
+                  "meanwhile fridge-1 (%d) and fridge-3 (%d) kept reading more than fridge-2 (%d)",
+                  t1.near, t3.near, t2.near);
     harness_proc_stop(gw, 15000, &status);
     char st[32];
     harness_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "gateway exits 0 (got %s)",
