@@ -47,6 +47,7 @@
 #include "cfgjson.h"
 #include "clock.h"
 #include "version.h"
+#include "modbus_decode.h"
 #include "w1_decode.h"
 
 #define EXIT_FAILED 1
@@ -104,6 +105,18 @@ enum w1_sim_fault {
     MB_SIM_EXCEPTION, /* modbus-rtu: exception 04, server device failure */
 };
 #define MAX_UNITS 8
+#define MAX_EXTRA_REGS 32
+
+/* --register FUNCTION:ADDRESS:TYPE[:ORDER[:SCALE]]: the scenario temperature served at another
+ * place in any register type and word order, as a counts value (temperature / scale). The
+ * encoding is written here, apart from the gateway's decoder, so a test of one checks the other. */
+struct extra_reg {
+    bool holding;
+    uint16_t address;
+    enum modbus_value_type type;
+    enum modbus_word_order order;
+    double scale;
+};
 
 struct w1_fault_at {
     int64_t t_ms;
@@ -112,6 +125,8 @@ struct w1_fault_at {
 };
 
 struct options {
+    struct extra_reg extra[MAX_EXTRA_REGS];
+    size_t extra_count;
     const char *device;
     int units[MAX_UNITS];
     size_t unit_count;
@@ -161,6 +176,9 @@ static void usage(FILE *out)
                  "  --script KEYS      keyframes TIME=°C, e.g. \"0s=5.0,10s=5.0,20s=10.5\"\n"
                  "  --loop             start the scenario over at its end (default: hold)\n"
                  "  --humidity PCT     relative humidity 0..100 (default 45.0)\n"
+                 "  --register SPEC    also serve the temperature as FUNCTION:ADDRESS:TYPE[:ORDER\n"
+                 "                     [:SCALE]], e.g. input:0x0200:int32:cdab:0.01 (repeatable;\n"
+                 "                     addresses up to 0x0101 input, 0x1F07 holding)\n"
                  "  --quiet            no line per second\n"
                  "  --version, --help\n"
                  "\n"
@@ -217,6 +235,32 @@ static int parse_double(const char *text, double min, double max, double *out)
     if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || v < min || v > max)
         return -EINVAL;
     *out = v;
+    return 0;
+}
+
+/* Parses "input:0x0200:int32:cdab:0.01". */
+static int parse_register(const char *text, struct options *o)
+{
+    char copy[128], *save = NULL;
+    struct extra_reg r = {.order = MODBUS_ORDER_ABCD, .scale = 1.0};
+    if (o->extra_count == MAX_EXTRA_REGS)
+        return usage_error("--register: at most %d", MAX_EXTRA_REGS);
+    snprintf(copy, sizeof(copy), "%s", text);
+    char *fn = strtok_r(copy, ":", &save), *addr = strtok_r(NULL, ":", &save),
+         *type = strtok_r(NULL, ":", &save), *order = strtok_r(NULL, ":", &save),
+         *scale = strtok_r(NULL, ":", &save);
+    char *end = NULL;
+    long a = addr ? strtol(addr, &end, 0) : -1;
+    if (!fn || !type || (strcmp(fn, "input") && strcmp(fn, "holding")) || !end || *end ||
+        a < 0 || a > INPUT_REG_COUNT + 0x1000 ||
+        modbus_value_type_parse(type, &r.type) < 0 ||
+        (order && modbus_word_order_parse(order, &r.order) < 0) ||
+        (scale && parse_double(scale, -1e9, 1e9, &r.scale) < 0) || r.scale == 0)
+        return usage_error("--register: \"%s\": expected FUNCTION:ADDRESS:TYPE[:ORDER[:SCALE]], "
+                           "e.g. input:0x0200:int32:cdab:0.01", text);
+    r.holding = strcmp(fn, "holding") == 0;
+    r.address = (uint16_t)a;
+    o->extra[o->extra_count++] = r;
     return 0;
 }
 
@@ -362,8 +406,60 @@ static void put_float_cdab(uint16_t *regs, float value)
     regs[1] = (uint16_t)(bits >> 16);
 }
 
+/* The 32 bits A B C D (A most significant) laid across two registers in order. */
+static void put_u32(uint16_t *regs, uint32_t v, enum modbus_word_order order)
+{
+    uint16_t hi = (uint16_t)(v >> 16), lo = (uint16_t)v;
+    uint16_t swap_hi = (uint16_t)(hi << 8 | hi >> 8), swap_lo = (uint16_t)(lo << 8 | lo >> 8);
+    switch (order) {
+    case MODBUS_ORDER_ABCD: regs[0] = hi; regs[1] = lo; break;
+    case MODBUS_ORDER_CDAB: regs[0] = lo; regs[1] = hi; break;
+    case MODBUS_ORDER_BADC: regs[0] = swap_hi; regs[1] = swap_lo; break;
+    case MODBUS_ORDER_DCBA: regs[0] = swap_lo; regs[1] = swap_hi; break;
+    default: break;
+    }
+}
+
+static void put_extra(modbus_mapping_t *map, const struct options *o, double temp_c)
+{
+    for (size_t i = 0; o && i < o->extra_count; i++) {
+        const struct extra_reg *r = &o->extra[i];
+        uint16_t *tab = r->holding ? map->tab_registers : map->tab_input_registers;
+        int nb = r->holding ? map->nb_registers : map->nb_input_registers;
+        if ((int)r->address + 2 > nb)
+            continue;
+        double counts = temp_c / r->scale;
+        uint32_t bits;
+        switch (r->type) {
+        case MODBUS_VALUE_INT16:
+            tab[r->address] = (uint16_t)(int16_t)lround(counts);
+            continue;
+        case MODBUS_VALUE_UINT16:
+            tab[r->address] = (uint16_t)lround(counts);
+            continue;
+        case MODBUS_VALUE_INT32:
+            bits = (uint32_t)(int32_t)lround(counts);
+            break;
+        case MODBUS_VALUE_UINT32:
+            bits = (uint32_t)llround(counts);
+            break;
+        case MODBUS_VALUE_FLOAT32: {
+            float f = (float)counts;
+            memcpy(&bits, &f, sizeof(bits));
+            break;
+        }
+        default:
+            continue;
+        }
+        put_u32(&tab[r->address], bits, r->order);
+    }
+}
+
+static const struct options *extra_opts; /* for update_registers: the --register list */
+
 static void update_registers(modbus_mapping_t *map, double temp_c, double humidity_pct)
 {
+    put_extra(map, extra_opts, temp_c);
     map->tab_input_registers[REG_TEMP] = x10_register(temp_c);
     map->tab_input_registers[REG_HUMIDITY] = x10_register(humidity_pct);
     put_float_cdab(&map->tab_input_registers[REG_FLOAT_TEMP], (float)temp_c);
@@ -435,7 +531,8 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         OPT_FAULTS,
         OPT_FAULT_FOR,
         OPT_DEVICE,
-        OPT_BAUD
+        OPT_BAUD,
+        OPT_REGISTER
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -455,6 +552,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
         {"fault-for", required_argument, NULL, OPT_FAULT_FOR},
         {"device", required_argument, NULL, OPT_DEVICE},
         {"baud", required_argument, NULL, OPT_BAUD},
+        {"register", required_argument, NULL, OPT_REGISTER},
         {NULL, 0, NULL, 0},
     };
     struct in_addr addr;
@@ -486,6 +584,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
             break;
         case OPT_DEVICE:
             o->device = optarg;
+            break;
+        case OPT_REGISTER:
+            if (parse_register(optarg, o) < 0)
+                return -EINVAL;
             break;
         case OPT_BAUD:
             if (parse_int(optarg, 1200, 115200, &o->baud) < 0)
@@ -1084,6 +1186,7 @@ int main(int argc, char **argv)
     int rc = parse_options(argc - 1, argv + 1, &o, &sc);
     if (rc != 0)
         return rc > 0 ? 0 : EXIT_USAGE;
+    extra_opts = &o;
     if (rtu && o.unit_count == 0)
         o.units[o.unit_count++] = o.unit;
     return w1 ? serve_w1(&o, &sc) : rtu ? serve_modbus_rtu(&o, &sc) : serve_modbus_tcp(&o, &sc);

@@ -138,8 +138,9 @@ int main(void)
     struct harness_proc *ows = harness_start_owserver(ows_bin, owconf, 0, &ow_port);
     HARNESS_REQUIRE(ows, "owserver --tester on %d", ow_port);
 
-    int mq_port;
-    HARNESS_REQUIRE(harness_start_mosquitto(&mq_port), "mosquitto on %d", mq_port);
+    int mq_port = 0;
+    struct harness_proc *mosq = harness_start_mosquitto(&mq_port);
+    HARNESS_REQUIRE(mosq, "mosquitto on %d", mq_port);
     snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", mq_port);
     sub = harness_sub_new(uri, "wired-sub", "coldchain/v1/wired-gw/#");
     HARNESS_REQUIRE(sub, "subscribed");
