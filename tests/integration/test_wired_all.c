@@ -3,9 +3,10 @@
  * on a w1 sysfs tree (coldchain-sim) and a probe on Debian's owserver — into a real mosquitto.
  * Every sensor's readings reach MQTT with its simulator's value; then each kind fails in its own
  * way (RTU timeouts, the TCP device gone, the 85 °C power-on value on the w1 probes, the owserver
- * stopped) and each failure reaches MQTT as faults with no value, never as a temperature. The door
- * contact of the acceptance text is not here: this machine has no GPIO chip nor gpio-sim (the gpio
- * adapter is tested through a double of libgpiod, tests/unit/test_gpio.c). */
+ * stopped) and each failure reaches MQTT as faults with no value, never as a temperature.
+ * The door contact runs in the daemon too, but this machine has no GPIO chip nor gpio-sim: its
+ * bus can only show here that a contact it cannot read reaches MQTT as faults, never as "shut";
+ * its readings are tested through a double of libgpiod (tests/unit/test_gpio.c). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -150,7 +151,8 @@ int main(void)
         "{\"gateway_id\": \"wired-gw\", \"data_dir\": \"%s\", \"log_level\": \"debug\",\n"
         " \"mqtt\": {\"uri\": \"%s\", \"telemetry_interval\": \"500ms\"},\n"
         " \"sensors\": [{\"id\": \"rtu-1\"}, {\"id\": \"rtu-2\"}, {\"id\": \"rtu-3\"},"
-        " {\"id\": \"tcp-1\"}, {\"id\": \"w1-a\"}, {\"id\": \"w1-b\"}, {\"id\": \"ow-1\"}],\n"
+        " {\"id\": \"tcp-1\"}, {\"id\": \"w1-a\"}, {\"id\": \"w1-b\"}, {\"id\": \"ow-1\"},"
+        " {\"id\": \"door-1\"}],\n"
         " \"buses\": [\n"
         "  {\"name\": \"rs485\", \"type\": \"modbus-rtu\", \"device\": \"%s\", \"poll_interval\": \"1s\","
         " \"response_timeout\": \"200ms\", \"retries\": 0, \"devices\": [\n"
@@ -166,9 +168,12 @@ int main(void)
         " \"probes\": [{\"id\": \"28-000006b67845\", \"sensor\": \"w1-a\"},"
         " {\"id\": \"28-0000072a1c3f\", \"sensor\": \"w1-b\"}]},\n"
         "  {\"name\": \"owfs\", \"type\": \"owserver\", \"server\": \"127.0.0.1:%d\","
-        " \"poll_interval\": \"1s\", \"probes\": [{\"id\": \"28.000028D70000\", \"sensor\": \"ow-1\"}]}],\n"
+        " \"poll_interval\": \"1s\", \"probes\": [{\"id\": \"28.000028D70000\", \"sensor\": \"ow-1\"}]},\n"
+        "  {\"name\": \"doors\", \"type\": \"gpio\", \"chip\": \"/dev/gpiochip-none\", \"heartbeat\": \"1s\","
+        " \"doors\": [{\"line\": 17, \"sensor\": \"door-1\", \"open_when\": \"high\"}]}],\n"
         " \"shipments\": [{\"id\": \"pharmacy\", \"profile\": \"cdc-vaccine-fridge\", \"sensors\":"
-        " [\"rtu-1\", \"rtu-2\", \"rtu-3\", \"tcp-1\", \"w1-a\", \"w1-b\", \"ow-1\"]}]}\n",
+        " [\"rtu-1\", \"rtu-2\", \"rtu-3\", \"tcp-1\", \"w1-a\", \"w1-b\", \"ow-1\","
+        " \"door-1\"]}]}\n",
         data, uri, tty_gw, tcp_port, root, ow_port);
     HARNESS_REQUIRE(n > 0 && n < (int)sizeof(text) && harness_write_file(config, text) == 0,
                     "config written");
@@ -210,6 +215,28 @@ int main(void)
                       "a value, %d readings of another value)",
                       sensors[i].sensor, t.faults, t.fault_with_value, t.other);
     }
+    /* The door contact: no chip here, so only faults — and never a made-up "shut". */
+    int door_faults = 0, door_values = 0;
+    for (size_t i = 0; i < harness_sub_count(sub); i++) {
+        const struct harness_msg *m = harness_sub_msg(sub, i);
+        if (strcmp(m->topic, TOPIC_TELEMETRY) != 0 || !m->json)
+            continue;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(m->json, "readings"))
+        {
+            const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "sensor");
+            if (!cJSON_IsString(s) || strcmp(s->valuestring, "door-1") != 0)
+                continue;
+            if (has_flag(r, "fault") && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "value")))
+                door_faults++;
+            else
+                door_values++;
+        }
+    }
+    harness_check(door_faults >= 5 && door_values == 0,
+                  "door-1: a contact on a chip that is not there reaches MQTT as faults only "
+                  "(%d faults, %d other readings)",
+                  door_faults, door_values);
     harness_proc_stop(gw, 15000, &status);
     char st[32];
     harness_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "gateway exits 0 (got %s)",
