@@ -139,9 +139,17 @@ static int bus_open(const cJSON *cfg, const char *path, struct cfg_error *err, v
         if (rc < 0)
             goto out;
         for (size_t k = 0; k < bus->probe_count; k++) {
-            if (strcmp(bus->probes[k].id, bus->probes[bus->probe_count].id) == 0) {
+            const struct probe *p = &bus->probes[bus->probe_count];
+            if (strcmp(bus->probes[k].id, p->id) == 0) {
                 rc = cfg_fail(err, pp, "probe \"%s\" is listed twice (also %s[%zu])",
                               bus->probes[k].id, mp, k);
+                goto out;
+            }
+            /* Two probes feeding one sensor would give it two temperatures per poll. */
+            if (strcmp(bus->probes[k].sensor, p->sensor) == 0) {
+                char sp[CFG_PATH_CAP];
+                rc = cfg_fail(err, cfg_path_key(sp, sizeof(sp), pp, "sensor"),
+                              "sensor \"%s\" is already read by %s[%zu]", p->sensor, mp, k);
                 goto out;
             }
         }

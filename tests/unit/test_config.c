@@ -298,6 +298,8 @@ static const struct {
     {"bad-duplicate-alarm-id.json", "profiles.fridge.alarms[1].id", "duplicate alarm id \"heat\""},
     {"bad-profile-name-not-identifier.json", "profiles",
      "expected profile names of 1 to 63 characters"},
+    {"bad-w1-two-probes-one-sensor.json", "buses[0].probes[1].sensor",
+     "sensor \"a\" is already read by buses[0].probes[0]"},
     {"bad-profiles-missing.json", "shipments[0].profile",
      "unknown profile \"fridge\"; profiles and presets: cdc-vaccine-fridge"},
     {"bad-shipment-unknown-profile.json", "shipments[0].profile",
