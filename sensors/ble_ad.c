@@ -55,10 +55,16 @@ int ble_decode(const struct ble_ad *ad, struct ble_values *out)
         ble_ruuvi_decode, ble_bthome_decode, ble_xiaomi_decode, ble_govee_decode,
         ble_inkbird_decode,
     };
+    /* Every decoder gets its try: formats without a real company id (Inkbird puts its
+     * temperature there) can look like another format's marker — an Inkbird at 11.77 °C starts
+     * with Ruuvi's 99 04 — so "malformed" from one decoder must not hide a decoding by another. */
+    int result = BLE_NOT_MINE;
     for (size_t i = 0; i < sizeof(decoders) / sizeof(decoders[0]); i++) {
         int rc = decoders[i](ad, out);
-        if (rc != BLE_NOT_MINE)
-            return rc;
+        if (rc == 0)
+            return 0;
+        if (rc < 0)
+            result = rc;
     }
-    return BLE_NOT_MINE;
+    return result;
 }

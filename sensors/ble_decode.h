@@ -65,8 +65,8 @@ int ble_xiaomi_decode(const struct ble_ad *ad, struct ble_values *out);  /* pvvx
 int ble_govee_decode(const struct ble_ad *ad, struct ble_values *out);   /* H5072/H5075 */
 int ble_inkbird_decode(const struct ble_ad *ad, struct ble_values *out); /* IBS-TH1/TH2 */
 
-/* Tries every decoder in turn: the first that returns 0 or -EBADMSG decides; BLE_NOT_MINE when
- * none knows the data. */
+/* Tries every decoder: the first that decodes the data wins (0); otherwise -EBADMSG if one
+ * recognised its marker in malformed data, or BLE_NOT_MINE when none knows the data. */
 int ble_decode(const struct ble_ad *ad, struct ble_values *out);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ble_decode.h"
 #include "clock.h"
 #include "config.h"
 #include "reading_csv.h"
@@ -36,14 +37,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: coldchainctl replay -c CONFIG READINGS.csv\n"
+            "       coldchainctl decode ble HEX [--address MAC]\n"
             "       coldchainctl --version | --help\n\n"
             "replay  runs the gateway's rules over readings and prints JSON lines: each alarm\n"
             "        transition, then a summary per shipment, sensor and quantity.\n"
             "        CSV header: ts,sensor,quantity,value (ts RFC 3339 or epoch seconds;\n"
             "        value empty or \"fault\" for a faulted reading). The config needs only\n"
             "        \"profiles\" (or presets) and \"shipments\".\n\n"
-            "Exit status: 0 done, 65 bad lines (reported, the rest replayed), 66 unreadable CSV,\n"
-            "78 bad config, 2 usage.\n");
+            "decode ble  decodes one BLE advertisement's data (the AD structures of an HCI LE\n"
+            "        advertising report, as hex) and prints one JSON object: the format and the\n"
+            "        values it carries; values the format marks invalid are listed in \"faults\".\n"
+            "        Exit 0 decoded, 1 no decoder knows the data, 2 malformed hex or data.\n\n"
+            "Exit status (replay): 0 done, 65 bad lines (reported, the rest replayed), 66 unreadable\n"
+            "CSV, 78 bad config, 2 usage.\n");
 }
 
 /* Prints one JSON object on its own line; false when out of memory. */
@@ -274,6 +280,95 @@ out:
     return status;
 }
 
+/* Hex digits, optionally separated by spaces or colons ("0201061BFF9904..." or "02:01:06"). */
+static int parse_hex(const char *text, uint8_t *out, size_t cap, size_t *len_out)
+{
+    size_t n = 0;
+    int hi = -1;
+    for (const char *c = text; *c; c++) {
+        if (*c == ' ' || *c == ':')
+            continue;
+        int v = (*c >= '0' && *c <= '9')   ? *c - '0'
+                : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
+                : (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
+                                           : -1;
+        if (v < 0)
+            return -EINVAL;
+        if (hi < 0) {
+            hi = v;
+            continue;
+        }
+        if (n == cap)
+            return -E2BIG;
+        out[n++] = (uint8_t)(hi << 4 | v);
+        hi = -1;
+    }
+    if (hi >= 0)
+        return -EINVAL;
+    *len_out = n;
+    return 0;
+}
+
+static int decode_ble(const char *hex, const char *address)
+{
+    uint8_t data[256];
+    size_t len;
+    int r = parse_hex(hex, data, sizeof(data), &len);
+    if (r < 0) {
+        fprintf(stderr, "coldchainctl decode ble: %s: expected the advertising data as hex%s\n",
+                hex, r == -E2BIG ? " of at most 256 bytes" : " (pairs of 0-9, a-f)");
+        return EXIT_USAGE;
+    }
+    struct ble_ad ad;
+    if (ble_ad_parse(data, len, &ad) < 0) {
+        fprintf(stderr, "coldchainctl decode ble: malformed AD structures: a length runs past "
+                        "the end of the %zu bytes\n", len);
+        return EXIT_USAGE;
+    }
+    struct ble_values v;
+    r = ble_decode(&ad, &v);
+    if (r == BLE_NOT_MINE) {
+        fprintf(stderr, "coldchainctl decode ble: no decoder knows this data (Ruuvi, BTHome v2, "
+                        "pvvx/ATC1441, Govee H5072/H5075, Inkbird IBS-TH)\n");
+        return 1;
+    }
+    if (r < 0) {
+        fprintf(stderr, "coldchainctl decode ble: the data has a known format's marker but is "
+                        "malformed (too short, or a version this gateway cannot read)\n");
+        return EXIT_USAGE;
+    }
+    static const struct {
+        uint32_t bit;
+        const char *key;
+    } names[] = {{BLE_TEMPERATURE, "temperature_c"}, {BLE_HUMIDITY, "humidity_pct"},
+                 {BLE_PRESSURE, "pressure_hpa"},     {BLE_BATTERY_PCT, "battery_pct"},
+                 {BLE_BATTERY_MV, "battery_mv"},     {BLE_COUNTER, "counter"}};
+    cJSON *o = cJSON_CreateObject();
+    cJSON *faults = NULL;
+    bool ok = o && cJSON_AddStringToObject(o, "format", v.format);
+    if (ok && address)
+        ok = cJSON_AddStringToObject(o, "address", address) != NULL;
+    const double values[] = {v.temperature_c, v.humidity_pct, v.pressure_hpa, v.battery_pct,
+                             (double)v.battery_mv, (double)v.counter};
+    for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (v.present & names[i].bit)
+            ok = cJSON_AddNumberToObject(o, names[i].key, values[i]) != NULL;
+    }
+    for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(v.faults & names[i].bit))
+            continue;
+        if (!faults && !(faults = cJSON_AddArrayToObject(o, "faults")))
+            ok = false;
+        else
+            ok = cJSON_AddItemToArray(faults, cJSON_CreateString(names[i].key));
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return 1;
+    }
+    return print_line(o) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -306,6 +401,29 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *verb = argv[optind++];
+    if (strcmp(verb, "decode") == 0) {
+        /* coldchainctl decode ble HEX [--address MAC] */
+        if (optind >= argc || strcmp(argv[optind], "ble") != 0) {
+            fprintf(stderr, "coldchainctl decode: expected \"ble HEX [--address MAC]\"\n");
+            return EXIT_USAGE;
+        }
+        const char *hex = NULL, *address = NULL;
+        for (int i = optind + 1; i < argc; i++) {
+            if (strcmp(argv[i], "--address") == 0 && i + 1 < argc)
+                address = argv[++i];
+            else if (!hex)
+                hex = argv[i];
+            else {
+                fprintf(stderr, "coldchainctl decode ble: unexpected \"%s\"\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        }
+        if (!hex) {
+            fprintf(stderr, "coldchainctl decode ble: expected the advertising data as hex\n");
+            return EXIT_USAGE;
+        }
+        return decode_ble(hex, address);
+    }
     if (strcmp(verb, "replay") != 0) {
         fprintf(stderr, "coldchainctl: unknown command \"%s\"\n", verb);
         usage(stderr);

@@ -23,7 +23,7 @@
 
 #include <MQTTClient.h>
 
-#define MAX_PROCS 32
+#define MAX_PROCS 128 /* every process keeps its slot, so its log can be printed on failure */
 #define MAX_SUBS 8
 #define START_ATTEMPTS 3
 #define POLL_INTERVAL_MS 20
