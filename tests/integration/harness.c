@@ -1009,3 +1009,14 @@ int harness_ignore_owcapi_leak(void)
              old && *old ? ":" : "", supp);
     return setenv("LSAN_OPTIONS", lsan, 1) == 0 ? 0 : -errno;
 }
+
+bool harness_reading_has_flag(const cJSON *reading, const char *flag)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(reading, "flags"))
+    {
+        if (cJSON_IsString(f) && strcmp(f->valuestring, flag) == 0)
+            return true;
+    }
+    return false;
+}

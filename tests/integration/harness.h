@@ -138,6 +138,9 @@ struct harness_proc *harness_start_modbus_sim(const char *sim_path, int port, in
                                               const char *script, const char *scenario,
                                               int *port_out);
 
+/* True when a telemetry reading object's "flags" list holds flag ("fault", "unsynced"). */
+bool harness_reading_has_flag(const cJSON *reading, const char *flag);
+
 /* owserver from PATH or Debian's /usr/bin; NULL when not installed. */
 const char *harness_owserver_path(void);
 

@@ -40,18 +40,6 @@ static const char *jstr(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool has_flag(const cJSON *reading, const char *flag)
-{
-    const cJSON *flags = cJSON_GetObjectItemCaseSensitive(reading, "flags");
-    const cJSON *f;
-    cJSON_ArrayForEach(f, flags)
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, flag) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Over every telemetry message received, the readings of sensor stamped in [from_ms, to_ms):
  * valid ones within TOL_C of want_c, valid ones elsewhere, faults, faults that carry a value. */
 struct tally {
@@ -75,7 +63,7 @@ static struct tally count_readings(const char *sensor, double want_c, int64_t fr
                 harness_parse_ts_ms(jstr(r, "ts"), &ts_ms) < 0 || ts_ms < from_ms || ts_ms >= to_ms)
                 continue;
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
-            if (has_flag(r, "fault")) {
+            if (harness_reading_has_flag(r, "fault")) {
                 t.faults++;
                 t.fault_with_value += !cJSON_IsNull(v);
             } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want_c) <= TOL_C) {

@@ -21,17 +21,6 @@
 
 static struct harness_sub *sub;
 
-static bool has_flag(const cJSON *reading, const char *flag)
-{
-    const cJSON *f;
-    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(reading, "flags"))
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, flag) == 0)
-            return true;
-    }
-    return false;
-}
-
 struct tally {
     int near, other, faults, fault_with_value;
 };
@@ -52,7 +41,7 @@ static struct tally count_readings(const char *sensor, const char *quantity, dou
                 strcmp(q->valuestring, quantity) != 0)
                 continue;
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
-            if (has_flag(r, "fault")) {
+            if (harness_reading_has_flag(r, "fault")) {
                 t.faults++;
                 t.fault_with_value += !cJSON_IsNull(v);
             } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want) < 0.05) {

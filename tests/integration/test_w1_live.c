@@ -25,18 +25,6 @@ static const char *jstr(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool has_flag(const cJSON *reading, const char *flag)
-{
-    const cJSON *flags = cJSON_GetObjectItemCaseSensitive(reading, "flags");
-    const cJSON *f;
-    cJSON_ArrayForEach(f, flags)
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, flag) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Counts, over every telemetry message received, the readings of sensor: valid ones within tol
  * of want_c, valid ones elsewhere, and faults with a null value. */
 struct tally {
@@ -57,7 +45,7 @@ static struct tally count_readings(const char *sensor, double want_c, double tol
             if (!s || strcmp(s, sensor) != 0)
                 continue;
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
-            if (has_flag(r, "fault")) {
+            if (harness_reading_has_flag(r, "fault")) {
                 t.faults++;
                 t.fault_with_value += !cJSON_IsNull(v);
             } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want_c) <= tol) {

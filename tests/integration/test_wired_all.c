@@ -22,17 +22,6 @@
 
 static struct harness_sub *sub;
 
-static bool has_flag(const cJSON *reading, const char *flag)
-{
-    const cJSON *f;
-    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(reading, "flags"))
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, flag) == 0)
-            return true;
-    }
-    return false;
-}
-
 struct tally {
     int near, other, faults, fault_with_value;
 };
@@ -54,7 +43,7 @@ static struct tally tally_of(const char *sensor, double want, size_t from)
                 strcmp(q->valuestring, "temperature") != 0)
                 continue;
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
-            if (has_flag(r, "fault")) {
+            if (harness_reading_has_flag(r, "fault")) {
                 t.faults++;
                 t.fault_with_value += !cJSON_IsNull(v);
             } else if (cJSON_IsNumber(v) && fabs(v->valuedouble - want) < 0.07) {
@@ -227,7 +216,7 @@ int main(void)
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "sensor");
             if (!cJSON_IsString(s) || strcmp(s->valuestring, "door-1") != 0)
                 continue;
-            if (has_flag(r, "fault") && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "value")))
+            if (harness_reading_has_flag(r, "fault") && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "value")))
                 door_faults++;
             else
                 door_values++;
