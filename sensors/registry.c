@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ble.h"
 #include "gpio.h"
 #include "modbus.h"
 #include "owserver.h"
@@ -14,6 +15,7 @@ static const struct sensor_adapter *const adapters[] = {
     &w1_adapter,
     &owserver_adapter,
     &gpio_adapter,
+    &ble_adapter,
 };
 
 const struct sensor_adapter *sensor_adapter_find(const char *type)
@@ -27,5 +29,5 @@ const struct sensor_adapter *sensor_adapter_find(const char *type)
 
 const char *sensor_adapter_types(void)
 {
-    return "modbus-tcp, modbus-rtu, w1, gpio, owserver";
+    return "modbus-tcp, modbus-rtu, w1, gpio, owserver, ble";
 }
