@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -160,29 +161,136 @@ static int check_count(const cJSON *arr, const char *path, const char *what, siz
 
 /* ---- mqtt ---- */
 
-static int parse_mqtt_uri(const cJSON *mqtt, struct config_mqtt *m, struct cfg_error *err)
+/* The schemes Paho 1.3.12 (Debian 12) connects with: tcp:// and mqtt:// in the clear, ssl:// and
+ * mqtts:// over TLS (MQTTAsync_createWithOptions() in src/MQTTAsync.c). Its ws:// and wss://
+ * (MQTT over WebSockets) are not offered. */
+static const struct {
+    const char *scheme;
+    bool tls;
+} uri_schemes[] = {{"tcp://", false}, {"mqtt://", false}, {"ssl://", true}, {"mqtts://", true}};
+
+static int parse_mqtt_uri(const cJSON *mqtt, struct config_mqtt *m, bool *tls_out,
+                          struct cfg_error *err)
 {
     int rc = get_text(mqtt, "mqtt", "uri", true, NULL, m->uri, sizeof(m->uri), err);
     if (rc < 0)
         return rc;
-    static const char *const plain[] = {"tcp://", "mqtt://"};
-    static const char *const tls[] = {"ssl://", "mqtts://", "wss://"};
-    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
-        if (strncmp(m->uri, tls[i], strlen(tls[i])) == 0)
+    if (strncmp(m->uri, "ws://", 5) == 0 || strncmp(m->uri, "wss://", 6) == 0)
+        return cfg_fail(err, "mqtt.uri",
+                        "MQTT over WebSockets (ws://, wss://) is not supported: use tcp://, "
+                        "mqtt://, ssl:// or mqtts://, got \"%.60s\"",
+                        m->uri);
+    for (size_t i = 0; i < sizeof(uri_schemes) / sizeof(uri_schemes[0]); i++) {
+        size_t n = strlen(uri_schemes[i].scheme);
+        if (strncmp(m->uri, uri_schemes[i].scheme, n) != 0 || m->uri[n] == '\0')
+            continue;
+        /* The uri is in every log line about the broker: no "user:password@" in it. */
+        if (strchr(m->uri + n, '@') != NULL)
             return cfg_fail(err, "mqtt.uri",
-                            "TLS is not supported yet: %s comes with TLS support; use tcp:// or "
-                            "mqtt://, got \"%.60s\"",
-                            tls[i], m->uri);
-    }
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        size_t n = strlen(plain[i]);
-        if (strncmp(m->uri, plain[i], n) == 0 && m->uri[n] != '\0')
-            return 0;
+                            "expected no user name or password in the uri (\"@\"): use "
+                            "\"username\" and \"password_file\"");
+        *tls_out = uri_schemes[i].tls;
+        return 0;
     }
     return cfg_fail(err, "mqtt.uri",
-                    "expected a broker URI such as \"tcp://127.0.0.1:1883\" (tcp:// or mqtt://), "
+                    "expected a broker URI such as \"tcp://127.0.0.1:1883\" or "
+                    "\"ssl://broker.example.com:8883\" (tcp://, mqtt://, ssl:// or mqtts://), "
                     "got \"%.60s\"",
                     m->uri);
+}
+
+/* Reads key, when present, as an absolute path into buf ("" when absent and not required).
+ * Absolute because the files are opened again at every connect from the daemon's working
+ * directory (/ under systemd), where a relative path would not mean what it seemed to. */
+static int get_file_path(const cJSON *obj, const char *path, const char *key, bool required,
+                         char *buf, size_t cap, struct cfg_error *err)
+{
+    char member_path[CFG_PATH_CAP];
+    int rc = cfg_get_string(obj, path, key, required, "", buf, cap, err);
+    if (rc < 0)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(obj, key) == NULL)
+        return 0;
+    bool printable = true;
+    for (const char *c = buf; *c != '\0'; c++)
+        printable = printable && (unsigned char)*c >= 0x20 && *c != 0x7f;
+    if (buf[0] != '/' || !printable)
+        return cfg_fail(err, cfg_path_key(member_path, sizeof(member_path), path, key),
+                        "expected an absolute file path (starting with \"/\", no control "
+                        "characters)%s%.60s%s",
+                        printable ? ", got \"" : "", printable ? buf : "", printable ? "\"" : "");
+    return 0;
+}
+
+/* "tls" goes with an ssl:// or mqtts:// uri and only with one: TLS is never half-configured. */
+static int parse_mqtt_tls(const cJSON *mqtt, bool tls_uri, struct config_mqtt *m,
+                          struct cfg_error *err)
+{
+    static const char *const keys[] = {"ca_file", "cert_file", "key_file", "verify_hostname",
+                                       NULL};
+    struct config_mqtt_tls *t = &m->tls;
+    const cJSON *tls;
+    int rc = cfg_get_object(mqtt, "mqtt", "tls", false, &tls, err);
+    if (rc < 0)
+        return rc;
+    if (tls == NULL && tls_uri)
+        return cfg_fail(err, "mqtt.tls",
+                        "missing: an ssl:// or mqtts:// uri needs \"tls\" with at least "
+                        "\"ca_file\" (the CA certificate that signed the broker's)");
+    if (tls == NULL)
+        return 0;
+    if (!tls_uri)
+        return cfg_fail(err, "mqtt.tls",
+                        "expected only with an ssl:// or mqtts:// uri (TLS), but mqtt.uri is "
+                        "\"%.60s\"",
+                        m->uri);
+    rc = cfg_check_keys(tls, "mqtt.tls", keys, err);
+    if (rc < 0)
+        return rc;
+    t->enabled = true;
+    rc = get_file_path(tls, "mqtt.tls", "ca_file", true, t->ca_file, sizeof(t->ca_file), err);
+    if (rc < 0)
+        return rc;
+    rc = get_file_path(tls, "mqtt.tls", "cert_file", false, t->cert_file, sizeof(t->cert_file),
+                       err);
+    if (rc < 0)
+        return rc;
+    rc = get_file_path(tls, "mqtt.tls", "key_file", false, t->key_file, sizeof(t->key_file), err);
+    if (rc < 0)
+        return rc;
+    if ((t->cert_file[0] == '\0') != (t->key_file[0] == '\0'))
+        return cfg_fail(err, t->cert_file[0] ? "mqtt.tls.key_file" : "mqtt.tls.cert_file",
+                        "missing: a client certificate needs both \"cert_file\" and "
+                        "\"key_file\" (its private key), or neither");
+    return cfg_get_bool(tls, "mqtt.tls", "verify_hostname", false, true, &t->verify_hostname,
+                        err);
+}
+
+/* The user name is UTF-8 in MQTT (§1.5.4) and "user:hash" in mosquitto's password file; printable
+ * ASCII without spaces keeps it unambiguous there and in logs. */
+static int parse_mqtt_user(const cJSON *mqtt, struct config_mqtt *m, struct cfg_error *err)
+{
+    int rc = cfg_get_string(mqtt, "mqtt", "username", false, "", m->username,
+                            sizeof(m->username), err);
+    if (rc < 0)
+        return rc;
+    bool present = cJSON_GetObjectItemCaseSensitive(mqtt, "username") != NULL;
+    bool ok = !present || m->username[0] != '\0';
+    for (const char *c = m->username; *c != '\0'; c++)
+        ok = ok && *c > 0x20 && *c < 0x7f && *c != ':';
+    if (!ok)
+        return cfg_fail(err, "mqtt.username",
+                        "expected a user name of 1 to %zu printable ASCII characters without "
+                        "spaces or \":\"",
+                        sizeof(m->username) - 1);
+    rc = get_file_path(mqtt, "mqtt", "password_file", false, m->password_file,
+                       sizeof(m->password_file), err);
+    if (rc < 0)
+        return rc;
+    if (m->password_file[0] != '\0' && m->username[0] == '\0')
+        return cfg_fail(err, "mqtt.username",
+                        "missing: \"password_file\" needs the \"username\" it is the password of");
+    return 0;
 }
 
 /* A topic prefix goes in front of every topic we publish and subscribe: wildcards or empty
@@ -206,18 +314,33 @@ static int parse_mqtt(const cJSON *root, struct config *c, struct cfg_error *err
                                        "client_id",     "keepalive",
                                        "telemetry_qos", "telemetry_interval",
                                        "twin_interval", "reconnect_min",
-                                       "reconnect_max", NULL};
+                                       "reconnect_max", "tls",
+                                       "username",      "password_file",
+                                       NULL};
     const cJSON *mqtt;
     struct config_mqtt *m = &c->mqtt;
     long long qos;
+    bool tls_uri = false;
     char def_client_id[sizeof(m->client_id)];
     int rc = cfg_get_object(root, "", "mqtt", true, &mqtt, err);
     if (rc < 0)
         return rc;
+    /* Secrets come from files, never from the JSON (DESIGN §7): say so rather than "unknown key".
+     * The value is not quoted. */
+    if (cJSON_IsObject(mqtt) && cJSON_GetObjectItemCaseSensitive(mqtt, "password") != NULL)
+        return cfg_fail(err, "mqtt.password",
+                        "a password is not written in the config: put it alone in a file that "
+                        "only the gateway can read and name that file in \"password_file\"");
     rc = cfg_check_keys(mqtt, "mqtt", keys, err);
     if (rc < 0)
         return rc;
-    rc = parse_mqtt_uri(mqtt, m, err);
+    rc = parse_mqtt_uri(mqtt, m, &tls_uri, err);
+    if (rc < 0)
+        return rc;
+    rc = parse_mqtt_tls(mqtt, tls_uri, m, err);
+    if (rc < 0)
+        return rc;
+    rc = parse_mqtt_user(mqtt, m, err);
     if (rc < 0)
         return rc;
     rc = cfg_get_string(mqtt, "mqtt", "prefix", false, "coldchain/v1", m->prefix, sizeof(m->prefix),
@@ -1089,6 +1212,117 @@ out:
     return rc;
 }
 
+/* ---- files the config names (config_load() only: config_parse() does no I/O) ---- */
+
+/* Opens file, named at json_path, and checks that it is a regular file. secret (what the file is,
+ * or NULL) further requires that it gives "others" no access: whoever can read it can pose as
+ * this gateway. Returns the open descriptor, or -EINVAL with err naming the file and why. */
+static int open_named_file(const char *json_path, const char *file, const char *secret,
+                           struct cfg_error *err)
+{
+    char why[128];
+    struct stat st;
+    /* O_NONBLOCK: a FIFO put there by mistake must not hang the check; it fails S_ISREG. */
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return cfg_fail(err, json_path, "cannot read %s: %s", file,
+                        strerror_r(e, why, sizeof(why)));
+    }
+    int rc = fd;
+    if (!S_ISREG(st.st_mode))
+        rc = cfg_fail(err, json_path, "%s is not a regular file: expected a file", file);
+    else if (secret != NULL && (st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+        rc = cfg_fail(err, json_path,
+                      "%s is %s by every user on this machine (mode %04o): %s must give others "
+                      "no access (chmod 0640, owner root, group coldchain)",
+                      file, (st.st_mode & S_IROTH) ? "readable" : "writable",
+                      (unsigned)(st.st_mode & 07777), secret);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+/* Reads the password: the whole file, less one trailing newline ("\n" or "\r\n"). Nothing of
+ * its content ever goes into err. */
+static int read_password(struct config_mqtt *m, struct cfg_error *err)
+{
+    const char *key = "mqtt.password_file";
+    char why[128];
+    size_t len = 0;
+    int fd = open_named_file(key, m->password_file, "a password file", err);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    /* One byte more than fits the password, to tell "full" from "too long". */
+    char spill[sizeof(m->password) + 1];
+    for (;;) {
+        ssize_t n = read(fd, spill + len, sizeof(spill) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = cfg_fail(err, key, "cannot read %s: %s", m->password_file,
+                          strerror_r(errno, why, sizeof(why)));
+            goto out;
+        }
+        if (n == 0 || (len += (size_t)n) == sizeof(spill))
+            break;
+    }
+    if (len > 0 && spill[len - 1] == '\n')
+        len--;
+    if (len > 0 && spill[len - 1] == '\r')
+        len--;
+    if (len >= sizeof(m->password)) {
+        rc = cfg_fail(err, key, "%s is longer than %zu bytes: expected only the password",
+                      m->password_file, sizeof(m->password) - 1);
+        goto out;
+    }
+    if (len == 0) {
+        rc = cfg_fail(err, key, "%s is empty: expected the password", m->password_file);
+        goto out;
+    }
+    if (memchr(spill, '\n', len) || memchr(spill, '\r', len) || memchr(spill, '\0', len)) {
+        rc = cfg_fail(err, key,
+                      "%s holds more than one line or a NUL byte: expected only the password "
+                      "(one trailing newline is allowed)",
+                      m->password_file);
+        goto out;
+    }
+    memcpy(m->password, spill, len);
+    m->password[len] = '\0';
+    m->password_len = len;
+out:
+    explicit_bzero(spill, sizeof(spill));
+    close(fd);
+    return rc;
+}
+
+static int load_mqtt_files(struct config_mqtt *m, struct cfg_error *err)
+{
+    const struct {
+        const char *json_path;
+        const char *file;
+        const char *secret;
+    } files[] = {
+        {"mqtt.tls.ca_file", m->tls.ca_file, NULL},
+        {"mqtt.tls.cert_file", m->tls.cert_file, NULL},
+        {"mqtt.tls.key_file", m->tls.key_file, "a private key file"},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i].file[0] == '\0')
+            continue;
+        int fd = open_named_file(files[i].json_path, files[i].file, files[i].secret, err);
+        if (fd < 0)
+            return fd;
+        close(fd);
+    }
+    if (m->password_file[0] != '\0')
+        return read_password(m, err);
+    return 0;
+}
+
 int config_load(const char *path, unsigned flags, struct config **config_out,
                 struct cfg_error *err)
 {
@@ -1135,6 +1369,15 @@ int config_load(const char *path, unsigned flags, struct config **config_out,
         }
     }
     rc = config_parse(text, len, path, flags, config_out, err);
+    /* A replay does not connect: it needs neither the TLS files nor a password it may not be
+     * allowed to read. */
+    if (rc == 0 && !(flags & CONFIG_RULES_ONLY)) {
+        rc = load_mqtt_files(&(*config_out)->mqtt, err);
+        if (rc < 0) {
+            config_free(*config_out);
+            *config_out = NULL;
+        }
+    }
 out:
     if (rc < 0 && err->msg[0] == '\0') {
         char buf[128];
@@ -1174,6 +1417,7 @@ void config_free(struct config *config)
     free(config->shipments);
     free(config->outputs);
     free(config->sensors);
+    explicit_bzero(config->mqtt.password, sizeof(config->mqtt.password));
     free(config);
 }
 

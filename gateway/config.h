@@ -49,8 +49,18 @@ struct config_shipment {
     int64_t *budget_used_ms;  /* per alarm of its profile: used by earlier legs, owned */
 };
 
+/* TLS towards the broker (docs/configuration.md). Paths are absolute; config_load() has checked
+ * that each file could be opened, Paho reads them again at every connect. */
+struct config_mqtt_tls {
+    bool enabled;             /* "tls" given: the uri is ssl:// or mqtts:// */
+    char ca_file[512];        /* PEM CA certificate(s) that must have signed the broker's */
+    char cert_file[512];      /* PEM client certificate (chain), "" = none */
+    char key_file[512];       /* its unencrypted PEM private key; given with cert_file only */
+    bool verify_hostname;     /* the broker's certificate must name the uri's host; default true */
+};
+
 struct config_mqtt {
-    char uri[256];            /* "tcp://host:port" (ssl:// comes with TLS support) */
+    char uri[256];            /* "tcp://", "mqtt://" (plain) or "ssl://", "mqtts://" (TLS) */
     char prefix[128];         /* topic root is <prefix>/<gateway_id>/ ; default "coldchain/v1" */
     char client_id[128];      /* default "coldchain-<gateway_id>" */
     int64_t keepalive_ms;     /* default 30 s */
@@ -59,6 +69,13 @@ struct config_mqtt {
     int64_t twin_interval_ms;      /* at most one twin per shipment per this; default 5 s */
     int64_t reconnect_min_ms;      /* back-off after a failed connect; default 1 s */
     int64_t reconnect_max_ms;      /* back-off ceiling; default 60 s */
+    struct config_mqtt_tls tls;
+    char username[128];       /* "" = none; printable ASCII without spaces */
+    char password_file[512];  /* "" = no password */
+    /* Read from password_file by config_load() (config_parse() leaves it empty). A secret: it
+     * never goes to a log, an error message or a payload, and config_free() wipes it. */
+    char password[512];
+    size_t password_len;
 };
 
 /* A local alarm output (buzzer, LED, relay) on a GPIO line (sensors/gpio_out.h). */
@@ -106,7 +123,11 @@ int config_parse(const char *text, size_t len, const char *label, unsigned flags
                  struct config **config_out, struct cfg_error *err);
 
 /* Reads and parses a file. An unreadable file is -errno with err->path "" and err->msg saying
- * why. */
+ * why. Unlike config_parse(), which only reads the text, it then opens the files the text names
+ * (except with CONFIG_RULES_ONLY, which does not connect): each file of mqtt.tls must be a
+ * readable regular file, the key file and mqtt.password_file must give no access to "others",
+ * and the password is read into mqtt.password. Those failures are -EINVAL with err->path the
+ * key ("mqtt.password_file") and err->msg naming the file and why; never the password. */
 int config_load(const char *path, unsigned flags, struct config **config_out,
                 struct cfg_error *err);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -330,7 +331,7 @@ static const struct {
     {"bad-mqtt-missing.json", "mqtt", "missing (required)"},
     {"bad-telemetry-qos-2.json", "mqtt.telemetry_qos",
      "expected an integer between 0 and 1, got 2"},
-    {"bad-mqtt-ssl-uri.json", "mqtt.uri", "TLS is not supported yet"},
+    {"bad-mqtt-ssl-uri.json", "mqtt.tls", "missing: an ssl:// or mqtts:// uri needs \"tls\""},
     {"bad-mqtt-prefix-wildcard.json", "mqtt.prefix", "expected a topic prefix"},
     {"bad-reconnect-max-below-min.json", "mqtt.reconnect_max",
      "expected a duration of at least reconnect_min (\"30s\"), got \"10s\""},
@@ -427,6 +428,289 @@ static void test_text_is_not_read_past_its_length(void)
     config_free(NULL);
 }
 
+/* ---- mqtt security: TLS, user name, password file ---- */
+
+/* A config whose "mqtt" object is {mqtt_members}: the minimal rest around it. */
+#define MQTT_CONFIG(mqtt_members) "{\"gateway_id\":\"gw\",\"mqtt\":{" mqtt_members MINIMAL_TAIL
+
+static void test_tls_and_user_keys_parse_with_their_defaults(void)
+{
+    struct config *c = NULL;
+    struct cfg_error err;
+    int rc = parse_text(MQTT_CONFIG("\"uri\":\"mqtts://broker.example.com:8883\",\"tls\":{"
+                                    "\"ca_file\":\"/etc/coldchain/ca.pem\","
+                                    "\"cert_file\":\"/etc/coldchain/gw.pem\","
+                                    "\"key_file\":\"/etc/coldchain/gw.key\","
+                                    "\"verify_hostname\":false},\"username\":\"gw-01\","
+                                    "\"password_file\":\"/etc/coldchain/mqtt.password\""),
+                        &c, &err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s: %s\n", err.path, err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_TRUE(c->mqtt.tls.enabled);
+    CU_ASSERT_STRING_EQUAL(c->mqtt.tls.ca_file, "/etc/coldchain/ca.pem");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.tls.cert_file, "/etc/coldchain/gw.pem");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.tls.key_file, "/etc/coldchain/gw.key");
+    CU_ASSERT_FALSE(c->mqtt.tls.verify_hostname);
+    CU_ASSERT_STRING_EQUAL(c->mqtt.username, "gw-01");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.password_file, "/etc/coldchain/mqtt.password");
+    /* config_parse() reads no file: the password comes with config_load(). */
+    CU_ASSERT_EQUAL(c->mqtt.password_len, 0);
+    config_free(c);
+
+    c = NULL;
+    rc = parse_text(MQTT_CONFIG("\"uri\":\"ssl://10.0.0.2:8883\",\"tls\":{\"ca_file\":\"/ca.pem\"}"),
+                    &c, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_TRUE(c->mqtt.tls.enabled);
+    CU_ASSERT_TRUE(c->mqtt.tls.verify_hostname); /* the default */
+    CU_ASSERT_STRING_EQUAL(c->mqtt.tls.cert_file, "");
+    CU_ASSERT_STRING_EQUAL(c->mqtt.username, "");
+    config_free(c);
+
+    c = NULL;
+    rc = parse_text(MQTT_CONFIG("\"uri\":\"tcp://127.0.0.1:1883\",\"username\":\"gw-01\""), &c,
+                    &err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_FALSE(c->mqtt.tls.enabled);
+    CU_ASSERT_STRING_EQUAL(c->mqtt.username, "gw-01");
+    config_free(c);
+}
+
+static void test_bad_tls_and_user_keys_name_the_path(void)
+{
+    static const struct {
+        const char *mqtt, *path, *msg;
+    } bad[] = {
+        {"\"uri\":\"ssl://b:8883\"", "mqtt.tls", "missing: an ssl:// or mqtts:// uri needs"},
+        {"\"uri\":\"tcp://b:1883\",\"tls\":{\"ca_file\":\"/ca.pem\"}", "mqtt.tls",
+         "expected only with an ssl:// or mqtts:// uri (TLS), but mqtt.uri is \"tcp://b:1883\""},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{}", "mqtt.tls.ca_file", "missing (required)"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"ca.pem\"}", "mqtt.tls.ca_file",
+         "expected an absolute file path (starting with \"/\", no control characters), got "
+         "\"ca.pem\""},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"\"}", "mqtt.tls.ca_file",
+         "expected an absolute file path"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"/ca.pem\",\"cert_file\":\"/c.pem\"}",
+         "mqtt.tls.key_file", "missing: a client certificate needs both"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"/ca.pem\",\"key_file\":\"/c.key\"}",
+         "mqtt.tls.cert_file", "missing: a client certificate needs both"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"/ca.pem\","
+         "\"insecure_skip_verify\":true}",
+         "mqtt.tls",
+         "unknown key \"insecure_skip_verify\"; known keys: ca_file, cert_file, key_file, "
+         "verify_hostname"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":{\"ca_file\":\"/ca.pem\",\"verify_hostname\":1}",
+         "mqtt.tls.verify_hostname", "expected true or false"},
+        {"\"uri\":\"ssl://b:8883\",\"tls\":\"/ca.pem\"", "mqtt.tls", "expected an object"},
+        {"\"uri\":\"wss://b:443\"", "mqtt.uri", "MQTT over WebSockets (ws://, wss://) is not"},
+        {"\"uri\":\"tcp://b:1883\",\"password_file\":\"/p\"", "mqtt.username",
+         "missing: \"password_file\" needs the \"username\""},
+        {"\"uri\":\"tcp://b:1883\",\"username\":\"gw 01\"", "mqtt.username",
+         "expected a user name of 1 to 127 printable ASCII characters"},
+        {"\"uri\":\"tcp://b:1883\",\"username\":\"\"", "mqtt.username", "expected a user name"},
+        {"\"uri\":\"tcp://b:1883\",\"username\":\"gw\",\"password_file\":\"p.txt\"",
+         "mqtt.password_file", "expected an absolute file path"},
+        /* A password in the JSON itself is refused, and its value is not repeated. */
+        {"\"uri\":\"tcp://b:1883\",\"username\":\"gw\",\"password\":\"hunter2-in-json\"",
+         "mqtt.password", "a password is not written in the config: put it alone in a file"},
+        {"\"uri\":\"mqtt://gw:hunter2-in-json@b:1883\"", "mqtt.uri",
+         "expected no user name or password in the uri"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[2048];
+        snprintf(text, sizeof(text), MQTT_CONFIG("%s"), bad[i].mqtt);
+        struct config *c = NULL;
+        struct cfg_error err;
+        int rc = parse_text(text, &c, &err);
+        bool ok = rc == -EINVAL && c == NULL && strcmp(err.path, bad[i].path) == 0 &&
+                  strstr(err.msg, bad[i].msg) != NULL && strstr(err.msg, "hunter2") == NULL;
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            fprintf(stderr, "\n  case %zu: rc %d: got \"%s: %s\", wanted \"%s: ...%s...\"\n", i,
+                    rc, err.path, err.msg, bad[i].path, bad[i].msg);
+        config_free(c);
+    }
+}
+
+/* A temp dir with the files a TLS config names; config_load() opens them. */
+struct tls_files {
+    char dir[64];
+    char ca[128], cert[128], key[128], password[128], config[128];
+};
+
+static void write_file(const char *path, const char *text, size_t len, mode_t mode)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
+    fclose(f);
+    CU_ASSERT_EQUAL(chmod(path, mode), 0);
+}
+
+static void tls_files_make(struct tls_files *t)
+{
+    snprintf(t->dir, sizeof(t->dir), "/tmp/test_config_tls_XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(t->dir));
+    snprintf(t->ca, sizeof(t->ca), "%s/ca.pem", t->dir);
+    snprintf(t->cert, sizeof(t->cert), "%s/gw.pem", t->dir);
+    snprintf(t->key, sizeof(t->key), "%s/gw.key", t->dir);
+    snprintf(t->password, sizeof(t->password), "%s/mqtt.password", t->dir);
+    snprintf(t->config, sizeof(t->config), "%s/gateway.json", t->dir);
+    /* Only their being there matters here; what is in them is Paho's and the broker's business
+     * (tests/integration/test_tls.c). */
+    write_file(t->ca, "ca\n", 3, 0644);
+    write_file(t->cert, "cert\n", 5, 0644);
+    write_file(t->key, "key\n", 4, 0600);
+    write_file(t->password, "s3cret pass\n", 12, 0640);
+}
+
+static void tls_files_remove(struct tls_files *t)
+{
+    const char *files[] = {t->ca, t->cert, t->key, t->password, t->config};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        unlink(files[i]);
+    rmdir(t->dir);
+}
+
+/* Writes the config naming t's files (ca_file replaced by ca when not NULL) and loads it. */
+static int load_tls_config(const struct tls_files *t, const char *ca, unsigned flags,
+                           struct config **c, struct cfg_error *err)
+{
+    char text[2048];
+    int n = snprintf(text, sizeof(text),
+                     MQTT_CONFIG("\"uri\":\"ssl://127.0.0.1:8883\",\"tls\":{\"ca_file\":\"%s\","
+                                 "\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
+                                 "\"username\":\"gw\",\"password_file\":\"%s\""),
+                     ca ? ca : t->ca, t->cert, t->key, t->password);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(text));
+    write_file(t->config, text, (size_t)n, 0644);
+    *c = NULL;
+    return config_load(t->config, flags, c, err);
+}
+
+static void test_password_is_read_from_its_file_without_the_newline(void)
+{
+    struct tls_files t;
+    tls_files_make(&t);
+    static const struct {
+        const char *content;
+        size_t len;
+        const char *password;
+    } cases[] = {
+        {"s3cret pass\n", 12, "s3cret pass"},
+        {"s3cret pass", 11, "s3cret pass"},
+        {"s3cret pass\r\n", 13, "s3cret pass"},
+        {"\xc3\xa9t\xc3\xa9\n", 6, "\xc3\xa9t\xc3\xa9"}, /* any bytes but NUL and newlines */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_file(t.password, cases[i].content, cases[i].len, 0640);
+        struct config *c;
+        struct cfg_error err;
+        int rc = load_tls_config(&t, NULL, 0, &c, &err);
+        if (rc != 0)
+            fprintf(stderr, "\n  case %zu: %s: %s\n", i, err.path, err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT_STRING_EQUAL(c->mqtt.password, cases[i].password);
+        CU_ASSERT_EQUAL(c->mqtt.password_len, strlen(cases[i].password));
+        config_free(c);
+    }
+    /* replay (CONFIG_RULES_ONLY) does not connect: it reads neither the password nor the
+     * certificates, which its user may not be allowed to. */
+    write_file(t.password, "s3cret pass\n", 12, 0600);
+    struct config *c;
+    struct cfg_error err;
+    CU_ASSERT_EQUAL(load_tls_config(&t, "/nonexistent/ca.pem", CONFIG_RULES_ONLY, &c, &err), 0);
+    CU_ASSERT_EQUAL(c->mqtt.password_len, 0);
+    config_free(c);
+    tls_files_remove(&t);
+}
+
+static void test_files_named_by_the_config_are_checked_at_load(void)
+{
+    struct tls_files t;
+    tls_files_make(&t);
+    char missing[160], expect[400];
+    snprintf(missing, sizeof(missing), "%s/no-such-ca.pem", t.dir);
+    struct config *c;
+    struct cfg_error err;
+
+    /* A missing file: the key, the file and errno's text. */
+    CU_ASSERT_EQUAL(load_tls_config(&t, missing, 0, &c, &err), -EINVAL);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_STRING_EQUAL(err.path, "mqtt.tls.ca_file");
+    snprintf(expect, sizeof(expect), "cannot read %s: %s", missing, strerror(ENOENT));
+    CU_ASSERT_STRING_EQUAL(err.msg, expect);
+
+    /* A directory is not a file. */
+    CU_ASSERT_EQUAL(load_tls_config(&t, t.dir, 0, &c, &err), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.path, "mqtt.tls.ca_file");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "is not a regular file"));
+
+    /* The secrets must give "others" no access; the error says which file, its mode and why,
+     * and never the password. */
+    static const struct {
+        int which; /* 0: password file, 1: key */
+        mode_t mode;
+        const char *path, *msg;
+    } open_to_all[] = {
+        {0, 0644, "mqtt.password_file", "is readable by every user on this machine (mode 0644): "
+                                        "a password file must give others no access (chmod "
+                                        "0640, owner root, group coldchain)"},
+        {0, 0604, "mqtt.password_file", "is readable by every user on this machine (mode 0604)"},
+        {0, 0642, "mqtt.password_file", "is writable by every user on this machine (mode 0642)"},
+        {1, 0644, "mqtt.tls.key_file", "is readable by every user on this machine (mode 0644): "
+                                       "a private key file must give others no access"},
+    };
+    for (size_t i = 0; i < sizeof(open_to_all) / sizeof(open_to_all[0]); i++) {
+        const char *file = open_to_all[i].which == 0 ? t.password : t.key;
+        CU_ASSERT_EQUAL(chmod(file, open_to_all[i].mode), 0);
+        int rc = load_tls_config(&t, NULL, 0, &c, &err);
+        snprintf(expect, sizeof(expect), "%s %s", file, open_to_all[i].msg);
+        bool ok = rc == -EINVAL && c == NULL && strcmp(err.path, open_to_all[i].path) == 0 &&
+                  strncmp(err.msg, expect, strlen(expect)) == 0 && !strstr(err.msg, "s3cret");
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            fprintf(stderr, "\n  case %zu: rc %d: got \"%s: %s\", wanted \"%s: %s\"\n", i, rc,
+                    err.path, err.msg, open_to_all[i].path, expect);
+        CU_ASSERT_EQUAL(chmod(file, open_to_all[i].which == 0 ? 0640 : 0600), 0);
+    }
+
+    /* What is in the password file: never quoted back. */
+    static const struct {
+        const char *content;
+        size_t len;
+        const char *msg;
+    } bad_password[] = {
+        {"", 0, "is empty: expected the password"},
+        {"\n", 1, "is empty: expected the password"},
+        {"s3cret\n\n", 8, "holds more than one line or a NUL byte"},
+        {"s3cret\nsecond line\n", 19, "holds more than one line or a NUL byte"},
+        {"s3c\0ret\n", 8, "holds more than one line or a NUL byte"},
+    };
+    for (size_t i = 0; i < sizeof(bad_password) / sizeof(bad_password[0]); i++) {
+        write_file(t.password, bad_password[i].content, bad_password[i].len, 0640);
+        int rc = load_tls_config(&t, NULL, 0, &c, &err);
+        bool ok = rc == -EINVAL && c == NULL && strcmp(err.path, "mqtt.password_file") == 0 &&
+                  strstr(err.msg, t.password) && strstr(err.msg, bad_password[i].msg) &&
+                  !strstr(err.msg, "s3c");
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            fprintf(stderr, "\n  password case %zu: rc %d: %s: %s\n", i, rc, err.path, err.msg);
+    }
+    char longest[600];
+    memset(longest, 'x', sizeof(longest));
+    longest[511] = '\n';
+    write_file(t.password, longest, 512, 0640); /* 511 bytes and the newline: fits */
+    CU_ASSERT_EQUAL(load_tls_config(&t, NULL, 0, &c, &err), 0);
+    CU_ASSERT_EQUAL(c ? c->mqtt.password_len : 0, 511);
+    config_free(c);
+    write_file(t.password, longest, sizeof(longest), 0640);
+    CU_ASSERT_EQUAL(load_tls_config(&t, NULL, 0, &c, &err), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "is longer than 511 bytes"));
+    tls_files_remove(&t);
+}
+
 int register_tests(void)
 {
     CU_pSuite s = CU_add_suite("good configs", NULL, NULL);
@@ -453,5 +737,16 @@ int register_tests(void)
     CU_add_test(s, "unreadable file says why", test_unreadable_file_says_why);
     CU_add_test(s, "file over one MiB is refused", test_file_over_one_mib_is_refused);
     CU_add_test(s, "text is not read past its length", test_text_is_not_read_past_its_length);
+
+    s = CU_add_suite("mqtt security", NULL, NULL);
+    if (s == NULL)
+        return CU_get_error();
+    CU_add_test(s, "TLS and user keys parse with their defaults",
+                test_tls_and_user_keys_parse_with_their_defaults);
+    CU_add_test(s, "bad TLS and user keys name the path", test_bad_tls_and_user_keys_name_the_path);
+    CU_add_test(s, "password is read from its file without the newline",
+                test_password_is_read_from_its_file_without_the_newline);
+    CU_add_test(s, "files named by the config are checked at load",
+                test_files_named_by_the_config_are_checked_at_load);
     return CU_get_error();
 }
