@@ -630,9 +630,15 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
         r = -ENOMEM;
         goto out;
     }
-    struct uplink_options uo = {.uri = cfg->mqtt.uri, .client_id = cfg->mqtt.client_id,
-                                .keepalive_s = (int)(cfg->mqtt.keepalive_ms / 1000),
-                                .will_topic = e->topic_status, .will_payload = will};
+    const struct config_mqtt *m = &cfg->mqtt;
+    struct uplink_options uo = {
+        .uri = m->uri, .client_id = m->client_id, .keepalive_s = (int)(m->keepalive_ms / 1000),
+        .will_topic = e->topic_status, .will_payload = will, .tls = m->tls.enabled,
+        .ca_file = m->tls.ca_file, .cert_file = m->tls.cert_file[0] ? m->tls.cert_file : NULL,
+        .key_file = m->tls.key_file[0] ? m->tls.key_file : NULL,
+        .verify_hostname = m->tls.verify_hostname,
+        .username = m->username[0] ? m->username : NULL,
+        .password = m->password_len ? m->password : NULL, .password_len = m->password_len};
     r = uplink_new(&uo, post_notice, e, &e->uplink);
     free(will);
     if (r < 0)

@@ -30,13 +30,23 @@ struct uplink {
     int keepalive_s;
     char *will_topic;
     char *will_payload;
+    bool tls;
+    bool verify_hostname;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    char *username;
+    char *password; /* password_len bytes; wiped before it is freed */
+    size_t password_len;
     void (*notify)(void *arg, const struct uplink_notice *notice);
     void *notify_arg;
 
-    pthread_mutex_t lock; /* guards slots and connected: Paho's threads touch them */
+    pthread_mutex_t lock; /* guards slots, connected, tls_error, last_failure: Paho's threads */
     struct slot slots[SLOT_COUNT];
     size_t slots_used;
     bool connected;
+    char tls_error[256];    /* OpenSSL's first error of the current connect attempt, or "" */
+    char last_failure[320]; /* the kind of failure last logged as a warning; "" once connected */
 };
 
 static void post(struct uplink *u, enum uplink_notice_kind kind, int64_t tag, int rc)
@@ -79,19 +89,114 @@ static void on_connect_success(void *context, MQTTAsync_successData5 *response)
         u->slots[i].used = false;
     u->slots_used = 0;
     u->connected = true;
+    u->last_failure[0] = '\0';
     pthread_mutex_unlock(&u->lock);
     log_info("mqtt[%s]: connected", u->uri);
     post(u, UPLINK_CONNECTED, 0, 0);
+}
+
+/* Paho's ssl_error_cb: OpenSSL's error queue, one line per call, on Paho's thread during a
+ * connect ("<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>" in
+ * OpenSSL 3). The first line of an attempt is kept, as "<library>: <reason>" when it parses. */
+static int on_tls_error(const char *str, size_t len, void *context)
+{
+    struct uplink *u = context;
+    char line[512];
+    snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), str);
+    line[strcspn(line, "\r\n")] = '\0';
+    char *field[8] = {0};
+    char *save = NULL;
+    size_t n = 0;
+    for (char *f = strtok_r(line, ":", &save); f && n < 8; f = strtok_r(NULL, ":", &save))
+        field[n++] = f;
+    pthread_mutex_lock(&u->lock);
+    if (u->tls_error[0] == '\0') {
+        if (n >= 6 && strcmp(field[1], "error") == 0)
+            snprintf(u->tls_error, sizeof(u->tls_error), "%s: %s", field[3], field[5]);
+        else
+            snprintf(u->tls_error, sizeof(u->tls_error), "%.*s",
+                     (int)(len < sizeof(u->tls_error) ? len : sizeof(u->tls_error) - 1), str);
+        u->tls_error[strcspn(u->tls_error, "\r\n")] = '\0';
+    }
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
+/* Says in words why a connect failed, into why; key gets the kind of failure (the reason code,
+ * the TLS error, or neither), which is what tells a new failure from a repeated one. Paho reports
+ * a refusing CONNACK as code = its reason code (message "CONNACK return code", reasonCode left
+ * 0), anything else as MQTTASYNC_FAILURE with a message that varies with the connect's stage.
+ * OpenSSL's reason, when there is one, is in tls_error; Paho 1.3.12 has none for a certificate
+ * that does not name the host (X509_check_host() in SSLSocket_connect() queues no error), nor
+ * for an alert read after the handshake. */
+static void describe_failure(struct uplink *u, const MQTTAsync_failureData5 *response,
+                             char *why, size_t cap, char *key, size_t key_cap)
+{
+    int code = response ? response->code : MQTTASYNC_FAILURE;
+    int reason = response && response->reasonCode ? (int)response->reasonCode
+                 : code >= 0x80 && code <= 0xff   ? code
+                                                  : 0;
+    const char *user = u->username ? u->username : "";
+    char tls_error[sizeof(u->tls_error)];
+    pthread_mutex_lock(&u->lock);
+    memcpy(tls_error, u->tls_error, sizeof(tls_error));
+    pthread_mutex_unlock(&u->lock);
+
+    if (reason) {
+        const char *text = MQTTReasonCode_toString((enum MQTTReasonCodes)reason);
+        snprintf(key, key_cap, "reason %d", reason);
+        /* mosquitto answers a wrong password with 0x87, other brokers with 0x86 (MQTT 5
+         * §3.2.2.2). */
+        if (reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD ||
+            reason == MQTTREASONCODE_NOT_AUTHORIZED)
+            snprintf(why, cap,
+                     "broker refused the user name or password (user \"%s\"; MQTT reason 0x%02x "
+                     "%s)",
+                     user, reason, text ? text : "");
+        else
+            snprintf(why, cap, "broker refused the connection (MQTT reason 0x%02x %s)", reason,
+                     text ? text : "unknown");
+    } else if (tls_error[0]) {
+        snprintf(key, key_cap, "tls %s", tls_error);
+        if (strstr(tls_error, "certificate verify failed"))
+            snprintf(why, cap,
+                     "TLS handshake failed: %s (the broker's certificate is not signed by a CA "
+                     "in %s, or has expired or is not yet valid)",
+                     tls_error, u->ca_file);
+        else
+            snprintf(why, cap, "TLS handshake failed: %s", tls_error);
+    } else {
+        snprintf(key, key_cap, "other");
+        snprintf(why, cap, "%s (%d)%s%s",
+                 response && response->message ? response->message : MQTTAsync_strerror(code),
+                 code,
+                 u->tls ? ", without a TLS error: the broker cannot be reached, or it closed "
+                          "the connection (as one that wants a client certificate does)"
+                        : "",
+                 u->tls && u->verify_hostname
+                     ? ", or its certificate does not name the uri's host (verify_hostname)"
+                     : "");
+    }
 }
 
 static void on_connect_failure(void *context, MQTTAsync_failureData5 *response)
 {
     struct uplink *u = context;
     int rc = response ? (response->reasonCode ? (int)response->reasonCode : response->code) : -1;
-    const char *why = response && response->message ? response->message
-                      : response && response->reasonCode ? MQTTReasonCode_toString(response->reasonCode)
-                      : MQTTAsync_strerror(rc);
-    log_debug("mqtt[%s]: connect failed: %s (%d)", u->uri, why ? why : "unknown", rc);
+    char why[512];
+    char key[sizeof(u->last_failure)];
+    describe_failure(u, response, why, sizeof(why), key, sizeof(key));
+    /* The engine retries with back-off: a failure of the same kind is a warning once, then
+     * debug. */
+    pthread_mutex_lock(&u->lock);
+    bool repeated = strcmp(key, u->last_failure) == 0;
+    if (!repeated)
+        snprintf(u->last_failure, sizeof(u->last_failure), "%s", key);
+    pthread_mutex_unlock(&u->lock);
+    if (repeated)
+        log_debug("mqtt[%s]: cannot connect: %s", u->uri, why);
+    else
+        log_warn("mqtt[%s]: cannot connect: %s", u->uri, why);
     post(u, UPLINK_CONNECT_FAILED, 0, rc);
 }
 
@@ -131,6 +236,13 @@ static void on_publish_failure(void *context, MQTTAsync_failureData5 *response)
     post(u, UPLINK_FAILED, tag, rc);
 }
 
+/* Copies an optional string: false only when the copy failed. */
+static bool dup_option(const char *value, char **copy_out)
+{
+    *copy_out = value ? strdup(value) : NULL;
+    return !value || *copy_out;
+}
+
 int uplink_new(const struct uplink_options *opts,
                void (*notify)(void *arg, const struct uplink_notice *notice), void *arg,
                struct uplink **uplink_out)
@@ -146,6 +258,21 @@ int uplink_new(const struct uplink_options *opts,
     u->notify_arg = arg;
     for (size_t i = 0; i < SLOT_COUNT; i++)
         u->slots[i].uplink = u;
+    u->tls = opts->tls;
+    u->verify_hostname = opts->verify_hostname;
+    if (opts->tls && (!dup_option(opts->ca_file, &u->ca_file) ||
+                      !dup_option(opts->cert_file, &u->cert_file) ||
+                      !dup_option(opts->key_file, &u->key_file)))
+        goto out;
+    if (!dup_option(opts->username, &u->username))
+        goto out;
+    if (opts->password) {
+        u->password = malloc(opts->password_len ? opts->password_len : 1);
+        if (!u->password)
+            goto out;
+        memcpy(u->password, opts->password, opts->password_len);
+        u->password_len = opts->password_len;
+    }
     if (opts->will_topic) {
         u->will_topic = strdup(opts->will_topic);
         if (!u->will_topic)
@@ -188,6 +315,27 @@ int uplink_connect(struct uplink *u)
     conn.onSuccess5 = on_connect_success;
     conn.onFailure5 = on_connect_failure;
     conn.context = u;
+    conn.username = u->username;
+    if (u->password) {
+        /* As binary data (MQTT 5 §3.1.3.6): Paho would refuse a "password" that is not UTF-8. */
+        conn.binarypwd.data = u->password;
+        conn.binarypwd.len = (int)u->password_len;
+    }
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    if (u->tls) {
+        ssl.trustStore = u->ca_file;
+        ssl.keyStore = u->cert_file;
+        ssl.privateKey = u->key_file;
+        ssl.enableServerCertAuth = 1;  /* the chain must lead to a CA in trustStore */
+        ssl.verify = u->verify_hostname; /* ... and the certificate name the uri's host */
+        ssl.disableDefaultTrustStore = 1;
+        ssl.ssl_error_cb = on_tls_error;
+        ssl.ssl_error_context = u;
+        conn.ssl = &ssl;
+    }
+    pthread_mutex_lock(&u->lock);
+    u->tls_error[0] = '\0';
+    pthread_mutex_unlock(&u->lock);
     if (u->will_topic) {
         will.topicName = u->will_topic;
         will.message = u->will_payload;
@@ -285,6 +433,13 @@ void uplink_free(struct uplink *u)
         MQTTAsync_destroy(&u->client);
     free(u->will_topic);
     free(u->will_payload);
+    free(u->ca_file);
+    free(u->cert_file);
+    free(u->key_file);
+    free(u->username);
+    if (u->password)
+        explicit_bzero(u->password, u->password_len);
+    free(u->password);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }

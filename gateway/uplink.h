@@ -24,23 +24,38 @@ struct uplink_notice {
 };
 
 struct uplink_options {
-    const char *uri;          /* "tcp://host:port" */
+    const char *uri;          /* "tcp://host:port", or "ssl://host:port" with tls */
     const char *client_id;
     int keepalive_s;
     const char *will_topic;   /* retained QoS 1 Last Will, or NULL */
     const char *will_payload;
+    /* TLS, for an ssl:// or mqtts:// uri: the broker's certificate must be signed by a CA in
+     * ca_file (PEM), and name the uri's host when verify_hostname. Paho reads the files at
+     * every connect. */
+    bool tls;
+    const char *ca_file;
+    const char *cert_file;    /* PEM client certificate, or NULL */
+    const char *key_file;     /* its unencrypted PEM private key, or NULL */
+    bool verify_hostname;
+    const char *username;     /* or NULL */
+    const char *password;     /* password_len bytes, or NULL; a secret: copied, never logged */
+    size_t password_len;
 };
 
 struct uplink;
 
-/* Creates the client; copies what it needs of opts. notify(arg, notice) is called from Paho's
- * threads and must not block for long. 0, -EINVAL (bad URI), -ENOMEM. */
+/* Creates the client; copies what it needs of opts (and wipes its copy of the password in
+ * uplink_free()). notify(arg, notice) is called from Paho's threads and must not block for long.
+ * 0, -EINVAL (bad URI), -ENOMEM. */
 int uplink_new(const struct uplink_options *opts,
                void (*notify)(void *arg, const struct uplink_notice *notice), void *arg,
                struct uplink **uplink_out);
 
 /* Starts a connect (clean start, MQTT 5). The outcome arrives as UPLINK_CONNECTED or
- * UPLINK_CONNECT_FAILED. 0 or -EIO if it could not even start. */
+ * UPLINK_CONNECT_FAILED. A failure is logged here with its reason in words (the broker refused
+ * the user name or password, the TLS handshake failed and why) as a warning when it differs from
+ * the previous attempt's, so a failure that repeats through the back-off is logged once.
+ * 0 or -EIO if it could not even start. */
 int uplink_connect(struct uplink *uplink);
 
 /* Publishes; the outcome arrives as UPLINK_DELIVERED/UPLINK_FAILED with tag. 0, -ENOTCONN,
