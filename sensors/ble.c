@@ -413,8 +413,15 @@ static int on_report(void *arg, const uint8_t addr[6], uint8_t addr_type, int8_t
         return 0;
     }
     int r = p->format ? p->format->decode(&ad, &v) : ble_decode(&ad, &v);
-    if (r == BLE_NOT_MINE)
-        return 0; /* an advert that only names the device, its scan response has the data */
+    if (r == BLE_NOT_MINE) {
+        /* An advert that only names the device (its scan response has the data) is no one's;
+         * data another decoder reads means the configured format is wrong: say so, or the
+         * sensor just goes stale with no reason given. */
+        struct ble_values other;
+        if (p->format && ble_decode(&ad, &other) == 0)
+            note_bad(bus, p, 1, "it sends another format than the configured one");
+        return 0;
+    }
     if (r < 0) {
         note_bad(bus, p, r, p->format ? "malformed data in its format" : "malformed data");
         return 0;
@@ -603,7 +610,8 @@ static int run_live(struct ble_bus *bus, struct sensor_ctx *ctx)
                extended ? "extended" : "legacy", bus->probe_count);
 
     uint8_t buf[BTSNOOP_MAX_RECORD_LEN];
-    int64_t heard_mono_ms = bus->env.mono_ms();
+    int64_t heard_mono_ms = bus->env.mono_ms(); /* the watchdog's reference: report or restart */
+    int64_t report_mono_ms = heard_mono_ms;      /* the last report (or the start), for the log */
     unsigned quiet_restarts = 0; /* in a row, without a report in between */
     uint64_t restarts_total = 0;
     while (!sensor_stopping(ctx)) {
@@ -623,9 +631,9 @@ static int run_live(struct ble_bus *bus, struct sensor_ctx *ctx)
                 if (quiet_restarts > 0)
                     sensor_log(ctx, LOG_INFO, "ble[%s]: advertisements heard again on %s "
                                "after %" PRId64 " s of silence", bus->name, bus->device,
-                               (now_mono_ms - heard_mono_ms) / 1000);
+                               (now_mono_ms - report_mono_ms) / 1000);
                 quiet_restarts = 0;
-                heard_mono_ms = now_mono_ms;
+                heard_mono_ms = report_mono_ms = now_mono_ms;
             }
             continue;
         }
@@ -639,7 +647,7 @@ static int run_live(struct ble_bus *bus, struct sensor_ctx *ctx)
         restarts_total++;
         sensor_log(ctx, LOG_WARNING, "ble[%s]: no advertisement from any device on %s for %" PRId64
                    " s; restarting the scan (restart %" PRIu64 ")", bus->name, bus->device,
-                   (now_mono_ms - heard_mono_ms) / 1000, restarts_total);
+                   (now_mono_ms - report_mono_ms) / 1000, restarts_total);
         rc = start_listening(bus, h, &extended);
         if (rc < 0)
             break;
