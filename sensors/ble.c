@@ -474,7 +474,9 @@ static void reset_run_state(struct ble_bus *bus, struct sensor_ctx *ctx)
     bus->readings = 0;
     for (size_t i = 0; i < bus->probe_count; i++) {
         struct probe *p = &bus->probes[i];
-        p->seen = p->have_counter = p->emitted = false;
+        /* The counter and the last emission stay: after a restart (a lost controller) the
+         * measurement already sent must not be sent again as if it were new. */
+        p->seen = false;
         p->last_error = 0;
         p->repeats = p->limited = p->bad = 0;
     }
