@@ -1020,3 +1020,124 @@ bool harness_reading_has_flag(const cJSON *reading, const char *flag)
     }
     return false;
 }
+
+/* ---- mosquitto with a config of the test's own; programs; logs (see harness.h) ---- */
+
+#define MAX_CONF_LISTENERS 8
+
+/* Writes the config of harness_start_mosquitto_conf() for ports into path. 0 or negative errno. */
+static int write_mosquitto_conf(const char *path, const char *common, const char *const *listeners,
+                                size_t count, const int *ports)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (!f)
+        return -errno;
+    fprintf(f, "%spersistence false\n%s\n", geteuid() == 0 ? "user root\n" : "",
+            common ? common : "");
+    for (size_t i = 0; i < count; i++)
+        fprintf(f, "listener %d 127.0.0.1\n%s\n", ports[i], listeners[i]);
+    if (fclose(f) != 0) {
+        free(text);
+        return -EIO;
+    }
+    int rc = harness_write_file(path, text);
+    free(text);
+    return rc;
+}
+
+/* Every port accepts, and then mosquitto's own "running" line, written once every listener is
+ * bound, proves that the ports are its own (see harness_start_mosquitto()). 0, -ECHILD (it
+ * exited: usually a port was taken meanwhile) or -ETIMEDOUT. */
+static int mosquitto_ready(struct harness_proc *p, const int *ports, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        int rc = harness_wait_tcp(p, ports[i], READY_TIMEOUT_MS);
+        if (rc < 0)
+            return rc;
+    }
+    return wait_log_text(p, " running", READY_TIMEOUT_MS);
+}
+
+struct harness_proc *harness_start_mosquitto_conf(const char *common, const char *const *listeners,
+                                                  size_t listener_count, int *ports_out)
+{
+    const char *bin = harness_mosquitto_path();
+    static int conf_count;
+
+    if (listener_count == 0 || listener_count > MAX_CONF_LISTENERS) {
+        fprintf(stderr, "harness: mosquitto with %zu listeners: 1 to %d\n", listener_count,
+                MAX_CONF_LISTENERS);
+        return NULL;
+    }
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+        char conf_path[PATH_MAX];
+        int ports[MAX_CONF_LISTENERS];
+        int rc = 0;
+
+        for (size_t i = 0; i < listener_count && rc == 0;) {
+            ports[i] = harness_free_port();
+            if (ports[i] < 0) {
+                rc = ports[i];
+                break;
+            }
+            /* Each port is free when asked for, but the same one may come back twice. */
+            size_t k = 0;
+            while (k < i && ports[k] != ports[i])
+                k++;
+            if (k == i)
+                i++;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "harness: no free port: %s\n", strerror(-rc));
+            return NULL;
+        }
+        if (snprintf(conf_path, sizeof(conf_path), "%s/mosquitto-conf-%d.conf", tmp_dir,
+                     ++conf_count) >= (int)sizeof(conf_path) ||
+            write_mosquitto_conf(conf_path, common, listeners, listener_count, ports) < 0) {
+            fprintf(stderr, "harness: cannot write %s\n", conf_path);
+            return NULL;
+        }
+        struct harness_proc *p =
+            harness_spawn("mosquitto", (const char *const[]){bin, "-c", conf_path, NULL});
+        if (!p)
+            return NULL;
+        rc = mosquitto_ready(p, ports, listener_count);
+        if (rc == 0) {
+            memcpy(ports_out, ports, listener_count * sizeof(*ports));
+            return p;
+        }
+        fprintf(stderr, "harness: mosquitto with %s: %s (attempt %d of %d)\n", conf_path,
+                strerror(-rc), attempt, START_ATTEMPTS);
+        harness_proc_stop(p, EXIT_STOP_TIMEOUT_MS, NULL);
+    }
+    return NULL;
+}
+
+int harness_find_program(const char *name, char *buf, size_t len)
+{
+    const char *env_path = getenv("PATH");
+    char dirs[4096];
+    char *save = NULL;
+
+    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin:/usr/local/sbin", env_path ? env_path : "");
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        if (snprintf(buf, len, "%s/%s", dir, name) < (int)len && access(buf, X_OK) == 0)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+int harness_proc_wait_log(struct harness_proc *p, const char *text, int64_t timeout_ms)
+{
+    int rc = wait_log_text(p, text, timeout_ms);
+    if (rc != -ECHILD)
+        return rc;
+    /* It may have written the text just before it exited. */
+    char *log = harness_read_file(p->log_path);
+    bool found = log && strstr(log, text);
+    free(log);
+    return found ? 0 : -ECHILD;
+}

@@ -193,4 +193,26 @@ long harness_sub_wait(struct harness_sub *s, size_t from_index, const char *topi
                       bool (*match)(const struct harness_msg *m, void *arg), void *arg,
                       int64_t timeout_ms);
 
+/* ---- mosquitto with a config of the test's own; programs; logs -------------------------- */
+
+/* Starts a mosquitto from a config the test composes: common (global options such as
+ * allow_anonymous, password_file, acl_file; NULL for none), then for each of the listener_count
+ * (1 to 8) strings in listeners a "listener <free port> 127.0.0.1" line followed by that string
+ * (the listener's own options: cafile, certfile, keyfile, require_certificate ...; "" for a
+ * plain listener). "persistence false" is added, and "user root" when the test runs as root, as
+ * mosquitto would otherwise become the mosquitto user before reading the test's keys. Waits until
+ * every port accepts and mosquitto says it is running; if it dies first (a port taken meanwhile),
+ * retries with new ports, 3 attempts. Skips (harness_skip) if mosquitto is not installed.
+ * Returns the process with ports_out[i] the port of listeners[i], or NULL. */
+struct harness_proc *harness_start_mosquitto_conf(const char *common, const char *const *listeners,
+                                                  size_t listener_count, int *ports_out);
+
+/* Looks name up in PATH, then /usr/bin, /usr/sbin and /usr/local/sbin; writes its path into buf.
+ * Returns 0, or -ENOENT when there is no such executable. */
+int harness_find_program(const char *name, char *buf, size_t len);
+
+/* Polls p's log until it contains text. Returns 0, -ECHILD if p exited without writing it, or
+ * -ETIMEDOUT. */
+int harness_proc_wait_log(struct harness_proc *p, const char *text, int64_t timeout_ms);
+
 #endif
