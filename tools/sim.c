@@ -48,12 +48,12 @@
 #include "clock.h"
 #include "version.h"
 #include "modbus_decode.h"
+#include "scenario.h"
 #include "w1_decode.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
-#define MAX_KEYFRAMES 64
 #define LISTEN_BACKLOG 16
 #define PRINT_INTERVAL_MS 1000
 
@@ -70,22 +70,6 @@
 #define HOLD_VAISALA_FLOAT 0x1F01
 #define HOLD_VAISALA_STRING 0x1F03
 #define HOLD_REG_COUNT (HOLD_VAISALA_STRING + 4)
-
-/* int16 x10 is what the registers can carry. */
-#define TEMP_MIN_C -3276.8
-#define TEMP_MAX_C 3276.7
-
-struct keyframe {
-    int64_t t_ms; /* since the simulator started */
-    double temp_c;
-};
-
-struct scenario {
-    const char *name; /* for the start line: a built-in's name or "script" */
-    struct keyframe frames[MAX_KEYFRAMES];
-    size_t count;
-    bool loop;
-};
 
 #define MAX_PROBES 8
 #define MAX_FAULTS 32
@@ -147,18 +131,6 @@ struct options {
     double humidity_pct;
     bool quiet;
 };
-
-static const struct {
-    const char *name;
-    const char *script;
-} builtin_scenarios[] = {
-    {"steady", "0s=5.0"},
-    /* A fridge that warms past 8 °C for half a minute (a door left open) and recovers. */
-    {"excursion", "0s=5.0,10s=5.0,20s=10.5,50s=10.5,60s=5.0"},
-    /* A fridge whose thermostat fails cold: vaccines must not freeze (CDC storage guidance). */
-    {"freeze", "0s=5.0,10s=5.0,20s=0.5,50s=0.5,60s=5.0"},
-};
-#define BUILTIN_COUNT (sizeof(builtin_scenarios) / sizeof(builtin_scenarios[0]))
 
 static void usage(FILE *out)
 {
@@ -317,73 +289,6 @@ static int parse_faults(const char *text, struct options *o)
     }
     free(copy);
     return rc;
-}
-
-/* Parses "TIME=°C,TIME=°C,..." (times as in the config: "10s", "1m30s", "500ms"), times in
- * order; equal times make a step. */
-static int parse_script(const char *text, struct scenario *sc)
-{
-    char *copy = strdup(text);
-    int rc = 0;
-    if (copy == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    sc->count = 0;
-    char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '=');
-        struct keyframe k;
-        if (eq == NULL) {
-            rc = usage_error("--script: \"%s\": expected TIME=°C, such as 10s=5.0", item);
-            goto out;
-        }
-        *eq = '\0';
-        if (cfg_parse_duration(item, &k.t_ms) < 0) {
-            rc = usage_error("--script: \"%s\": expected a time such as 10s, 1m30s or 500ms", item);
-            goto out;
-        }
-        if (parse_double(eq + 1, TEMP_MIN_C, TEMP_MAX_C, &k.temp_c) < 0) {
-            rc = usage_error("--script: \"%s\": expected a temperature in °C between -3276.8 "
-                             "and 3276.7 (int16 x10)",
-                             eq + 1);
-            goto out;
-        }
-        if (sc->count > 0 && k.t_ms < sc->frames[sc->count - 1].t_ms) {
-            rc = usage_error("--script: \"%s\": times must not go backwards", item);
-            goto out;
-        }
-        if (sc->count == MAX_KEYFRAMES) {
-            rc = usage_error("--script: more than %d keyframes", MAX_KEYFRAMES);
-            goto out;
-        }
-        sc->frames[sc->count++] = k;
-    }
-    if (sc->count == 0)
-        rc = usage_error("--script: \"%s\": expected at least one TIME=°C", text);
-out:
-    free(copy);
-    return rc;
-}
-
-/* The scenario's temperature t_ms after the start: linear between keyframes, the first value
- * before the first, the last after the end (or the scenario again with --loop). */
-static double scenario_temp_c(const struct scenario *sc, int64_t t_ms)
-{
-    int64_t end_ms = sc->frames[sc->count - 1].t_ms;
-    if (sc->loop && end_ms > 0)
-        t_ms %= end_ms;
-    if (t_ms <= sc->frames[0].t_ms)
-        return sc->frames[0].temp_c;
-    for (size_t i = 1; i < sc->count; i++) {
-        const struct keyframe *a = &sc->frames[i - 1];
-        const struct keyframe *b = &sc->frames[i];
-        if (t_ms < b->t_ms) {
-            double f = (double)(t_ms - a->t_ms) / (double)(b->t_ms - a->t_ms);
-            return a->temp_c + (b->temp_c - a->temp_c) * f;
-        }
-    }
-    return sc->frames[sc->count - 1].temp_c;
 }
 
 /* A value x10, rounded, as the int16 register the XY-MD02 sends (two's complement). */
@@ -645,24 +550,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct scenar
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (o->scenario != NULL && o->script != NULL)
-        return usage_error("%s", "--scenario and --script exclude each other");
-
-    const char *script = o->script;
-    sc->name = "script";
-    if (script == NULL) {
-        const char *name = o->scenario != NULL ? o->scenario : "steady";
-        for (size_t i = 0; i < BUILTIN_COUNT && script == NULL; i++) {
-            if (strcmp(builtin_scenarios[i].name, name) == 0) {
-                script = builtin_scenarios[i].script;
-                sc->name = builtin_scenarios[i].name;
-            }
-        }
-        if (script == NULL)
-            return usage_error("--scenario: \"%s\": expected steady, excursion or freeze", name);
-    }
-    sc->loop = o->loop;
-    return parse_script(script, sc);
+    char err[256];
+    if (scenario_load(sc, o->scenario, o->script, o->loop, err, sizeof(err)) < 0)
+        return usage_error("%s", err);
+    return 0;
 }
 
 /* Blocks SIGINT and SIGTERM and returns a signalfd for them, so that the select() loop sees a
