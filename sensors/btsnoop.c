@@ -177,3 +177,111 @@ int hci_le_adv_reports(const uint8_t *pkt, size_t len, uint32_t datalink, uint32
         return rc;
     return walk_reports(subevent, count, par + 2, plen - 2, fn, arg);
 }
+
+/* ---- writing -------------------------------------------------------------------------------- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+int btsnoop_put_header(uint8_t *buf, size_t cap, uint32_t datalink)
+{
+    static const uint8_t magic[8] = {'b', 't', 's', 'n', 'o', 'o', 'p', 0};
+    if (buf == NULL)
+        return -EINVAL;
+    if (cap < BTSNOOP_HEADER_LEN)
+        return -ENOSPC;
+    memcpy(buf, magic, sizeof(magic));
+    put_be32(buf + 8, 1); /* version */
+    put_be32(buf + 12, datalink);
+    return BTSNOOP_HEADER_LEN;
+}
+
+int btsnoop_put_record(uint8_t *buf, size_t cap, int64_t ts_ms, uint32_t flags,
+                       const uint8_t *data, size_t len)
+{
+    if (buf == NULL || (data == NULL && len > 0) || len > BTSNOOP_MAX_RECORD_LEN)
+        return -EINVAL;
+    /* µs since 0000-01-01 must be a non-negative int64 (btsnoop_next refuses the others). */
+    if (ts_ms < -(BTSNOOP_EPOCH_DELTA_US / 1000) ||
+        ts_ms > (INT64_MAX - BTSNOOP_EPOCH_DELTA_US) / 1000)
+        return -EINVAL;
+    if (cap < BTSNOOP_RECORD_HEADER_LEN || len > cap - BTSNOOP_RECORD_HEADER_LEN)
+        return -ENOSPC;
+    uint64_t ts = (uint64_t)(ts_ms * 1000 + BTSNOOP_EPOCH_DELTA_US);
+    put_be32(buf, (uint32_t)len);      /* original length */
+    put_be32(buf + 4, (uint32_t)len);  /* included length: nothing cut */
+    put_be32(buf + 8, flags);
+    put_be32(buf + 12, 0);             /* cumulative drops */
+    put_be32(buf + 16, (uint32_t)(ts >> 32));
+    put_be32(buf + 20, (uint32_t)ts);
+    if (len > 0)
+        memcpy(buf + BTSNOOP_RECORD_HEADER_LEN, data, len);
+    return (int)(BTSNOOP_RECORD_HEADER_LEN + len);
+}
+
+/* A legacy PDU's advertising data is at most 31 bytes (Core spec Vol 6 Part B 2.3.1). */
+#define LEGACY_AD_MAX 31
+
+int hci_le_put_adv_report(uint8_t *buf, size_t cap, uint32_t datalink,
+                          const struct hci_le_adv *adv)
+{
+    if (buf == NULL || adv == NULL || (adv->ad == NULL && adv->ad_len > 0) ||
+        adv->ad_len > LEGACY_AD_MAX || (!adv->extended && adv->evt_type > 0xFF))
+        return -EINVAL;
+    size_t h4 = 0;
+    switch (datalink) {
+    case BTSNOOP_DATALINK_UART:
+        h4 = 1;
+        break;
+    case BTSNOOP_DATALINK_HCI:
+    case BTSNOOP_DATALINK_MONITOR:
+        break;
+    default:
+        return -EINVAL;
+    }
+    size_t fixed = adv->extended ? EXT_FIXED : LEGACY_FIXED + 1 /* rssi after the data */;
+    size_t plen = 2 + fixed + adv->ad_len; /* subevent, num_reports, the report */
+    size_t total = h4 + 2 + plen;
+    if (cap < total)
+        return -ENOSPC;
+    uint8_t *p = buf;
+    if (h4)
+        *p++ = H4_EVENT;
+    *p++ = HCI_EV_LE_META;
+    *p++ = (uint8_t)plen; /* <= 2 + 24 + 31 */
+    *p++ = adv->extended ? LE_EXT_ADV_REPORT : LE_ADV_REPORT;
+    *p++ = 1; /* num_reports */
+    if (adv->extended) {
+        *p++ = (uint8_t)adv->evt_type; /* LE16 */
+        *p++ = (uint8_t)(adv->evt_type >> 8);
+    } else {
+        *p++ = (uint8_t)adv->evt_type;
+    }
+    *p++ = adv->addr_type;
+    for (int b = 0; b < 6; b++)
+        *p++ = adv->addr[5 - b]; /* HCI sends the address little-endian */
+    if (adv->extended) {
+        *p++ = 0x01;                /* primary PHY: LE 1M */
+        *p++ = 0x00;                /* secondary PHY: none (a legacy PDU) */
+        *p++ = 0xFF;                /* advertising SID: none */
+        *p++ = 0x7F;                /* TX power: not available */
+        *p++ = (uint8_t)adv->rssi;
+        *p++ = 0x00;                /* periodic advertising interval: none (LE16) */
+        *p++ = 0x00;
+        *p++ = 0x00;                /* direct address type */
+        memset(p, 0, 6);            /* direct address: none */
+        p += 6;
+    }
+    *p++ = (uint8_t)adv->ad_len;
+    if (adv->ad_len > 0)
+        memcpy(p, adv->ad, adv->ad_len);
+    p += adv->ad_len;
+    if (!adv->extended)
+        *p++ = (uint8_t)adv->rssi;
+    return (int)(p - buf);
+}

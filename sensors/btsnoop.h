@@ -1,9 +1,11 @@
 /* btsnoop captures (what `btmon -w` and hcidump write) and the HCI LE advertising reports inside
- * them (PROTOCOLS.md §1.9, §1.10), so a field capture can be replayed into the gateway. Pure: it
- * works on a caller's memory buffer, does no I/O, reads no clock, never logs. Any thread. */
+ * them (PROTOCOLS.md §1.9, §1.10), so a field capture can be replayed into the gateway; and the
+ * writer's side of the same, for the simulator (coldchain-sim ble). Pure: it works on a caller's
+ * memory buffer, does no I/O, reads no clock, never logs. Any thread. */
 #ifndef COLDCHAIN_BTSNOOP_H
 #define COLDCHAIN_BTSNOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,8 +20,15 @@
 #define BTSNOOP_DATALINK_MONITOR 2001 /* btmon -w: flags = (index << 16) | opcode */
 
 /* Linux monitor opcodes (BlueZ BTSNOOP_OPCODE_*), the low 16 bits of a 2001 record's flags. */
+#define BTSNOOP_OPCODE_NEW_INDEX 0
 #define BTSNOOP_OPCODE_COMMAND 2
 #define BTSNOOP_OPCODE_EVENT 3
+#define BTSNOOP_OPCODE_SYSTEM_NOTE 12
+/* A 2001 record's flags: the controller index in the high 16 bits (0xFFFF: none, as the
+ * kernel's system notes carry), the opcode in the low 16. */
+#define BTSNOOP_MONITOR_FLAGS(index, opcode) ((uint32_t)(index) << 16 | (uint32_t)(opcode))
+/* 1001/1002 flags of a received HCI event: bit 0 received, bit 1 command/event. */
+#define BTSNOOP_FLAGS_RECEIVED_EVENT 3u
 
 /* Checks the file header in buf[0..len). Returns 0 with *datalink_out set (may be NULL) for
  * datalinks 1001, 1002 and 2001; -EPROTONOSUPPORT (datalink still set) for any other datalink
@@ -64,5 +73,43 @@ int hci_le_adv_reports(const uint8_t *pkt, size_t len, uint32_t datalink, uint32
                        int (*fn)(void *arg, const uint8_t addr[6], uint8_t addr_type,
                                  int8_t rssi, const uint8_t *ad, size_t ad_len),
                        void *arg);
+
+/* ---- writing (the inverse of the above) ------------------------------------------------ */
+
+/* Writes the 16-byte file header for datalink into buf[0..cap). Returns BTSNOOP_HEADER_LEN;
+ * -ENOSPC if cap < BTSNOOP_HEADER_LEN; -EINVAL if buf is NULL. Any datalink is written as
+ * given. */
+int btsnoop_put_header(uint8_t *buf, size_t cap, uint32_t datalink);
+
+/* Writes one record - the 24-byte header (original and included length = len, flags, no drops,
+ * ts_ms as µs since 0000-01-01) then len bytes of data - into buf[0..cap). Returns the bytes
+ * written (BTSNOOP_RECORD_HEADER_LEN + len); -ENOSPC if they do not fit in cap; -EINVAL for a
+ * NULL buf, NULL data with len > 0, len > BTSNOOP_MAX_RECORD_LEN, or a ts_ms btsnoop cannot
+ * carry (before 0000-01-01 or past the int64 µs range). btsnoop_next() reads it back with the
+ * same ts_ms. */
+int btsnoop_put_record(uint8_t *buf, size_t cap, int64_t ts_ms, uint32_t flags,
+                       const uint8_t *data, size_t len);
+
+/* One advertising report to put in an HCI event. */
+struct hci_le_adv {
+    bool extended;      /* LE Extended Advertising Report (0x0D) instead of legacy (0x02) */
+    uint16_t evt_type;  /* legacy: 0 ADV_IND, 3 ADV_NONCONN_IND, 4 SCAN_RSP, ...; extended:
+                         * the LE16 bit field (0x13 ADV_IND, 0x10 ADV_NONCONN_IND, 0x1B
+                         * SCAN_RSP to an ADV_IND, all legacy PDUs) */
+    uint8_t addr_type;  /* 0 public, 1 random */
+    uint8_t addr[6];    /* as printed, MSB first (A4:C1:38:...); sent little-endian */
+    int8_t rssi;        /* dBm */
+    const uint8_t *ad;  /* advertising data, borrowed for the call */
+    size_t ad_len;      /* <= 31 (a legacy PDU's data; also the limit here for extended) */
+};
+
+/* Writes an HCI LE Meta event holding the one report *adv into buf[0..cap), laid out as
+ * hci_le_adv_reports() reads it for datalink (1002: with the H4 type byte 0x04 first; 1001,
+ * 2001: without). Extended reports carry primary PHY 1M, no secondary PHY, no SID, TX power
+ * and periodic interval "not available", no direct address. Returns the packet's length;
+ * -ENOSPC if it does not fit in cap; -EINVAL for NULL pointers, ad_len > 31 or an unknown
+ * datalink. */
+int hci_le_put_adv_report(uint8_t *buf, size_t cap, uint32_t datalink,
+                          const struct hci_le_adv *adv);
 
 #endif

@@ -2,7 +2,9 @@
  * published files in shared/sensors/vectors/btsnoop_vectors.json (each decoded by `btmon -r`,
  * PROTOCOLS.md §1.10), the full HCI events in ble_vectors.json, and hand-made files: two
  * records, a cut record header, a cut record, a wrong id, a report whose data runs past its
- * event. Buffers are heap copies of exactly their size, so ASan sees any read past the end. */
+ * event. Buffers are heap copies of exactly their size, so ASan sees any read past the end.
+ * The writer (btsnoop_put_header, btsnoop_put_record, hci_le_put_adv_report) must rebuild the
+ * published files byte for byte, and what it writes must read back the same. */
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <stdio.h>
@@ -544,6 +546,199 @@ static void test_two_reports_in_one_event(void)
     CU_ASSERT_EQUAL(s.rssi[1], 127);
 }
 
+/* ---- the writer ---- */
+
+/* Builds one file with the writer: the header, then a record per event at the given times. */
+static size_t put_file(uint8_t *buf, size_t cap, uint32_t datalink, const uint8_t *const ev[],
+                       const size_t ev_len[], const int64_t ts_ms[], uint32_t flags, size_t n)
+{
+    int rc = btsnoop_put_header(buf, cap, datalink);
+    CU_ASSERT_EQUAL_FATAL(rc, BTSNOOP_HEADER_LEN);
+    size_t len = (size_t)rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = btsnoop_put_record(buf + len, cap - len, ts_ms[i], flags, ev[i], ev_len[i]);
+        CU_ASSERT_EQUAL_FATAL(rc, (int)(BTSNOOP_RECORD_HEADER_LEN + ev_len[i]));
+        len += (size_t)rc;
+    }
+    return len;
+}
+
+/* The three published files, rebuilt from their events: the same bytes btmon read. */
+static void test_writer_rebuilds_the_vector_files(void)
+{
+    size_t l1, l2;
+    uint8_t *ev1 = unhex(vector_str("example_event"), &l1);             /* H4 byte first */
+    uint8_t *ev2 = unhex(vector_str("example_event_2_in_2001_file"), &l2);
+    uint8_t buf[512];
+    static const int64_t ts[2] = {T0_MS, T0_MS + 250};
+
+    const uint8_t *mon[2] = {ev1 + 1, ev2 + 1};
+    const size_t mon_len[2] = {l1 - 1, l2 - 1};
+    size_t len = put_file(buf, sizeof(buf), BTSNOOP_DATALINK_MONITOR, mon, mon_len, ts,
+                          BTSNOOP_MONITOR_FLAGS(0, BTSNOOP_OPCODE_EVENT), 2);
+    size_t want_len;
+    uint8_t *want = unhex(vector_str("file_2001_hex"), &want_len);
+    CU_ASSERT(len == want_len && memcmp(buf, want, len) == 0);
+    free(want);
+
+    const uint8_t *h4[1] = {ev1};
+    len = put_file(buf, sizeof(buf), BTSNOOP_DATALINK_UART, h4, &l1, ts,
+                   BTSNOOP_FLAGS_RECEIVED_EVENT, 1);
+    want = unhex(vector_str("file_1002_hex"), &want_len);
+    CU_ASSERT(len == want_len && memcmp(buf, want, len) == 0);
+    free(want);
+
+    len = put_file(buf, sizeof(buf), BTSNOOP_DATALINK_HCI, mon, mon_len, ts,
+                   BTSNOOP_FLAGS_RECEIVED_EVENT, 1);
+    want = unhex(vector_str("file_1001_hex"), &want_len);
+    CU_ASSERT(len == want_len && memcmp(buf, want, len) == 0);
+    free(want);
+    free(ev1);
+    free(ev2);
+}
+
+/* The two published events (legacy ATC1441, extended ATC1441), rebuilt from their reports. */
+static void test_writer_rebuilds_the_example_events(void)
+{
+    size_t l1, l2;
+    uint8_t *ev1 = unhex(vector_str("example_event"), &l1);
+    uint8_t *ev2 = unhex(vector_str("example_event_2_in_2001_file"), &l2);
+    uint8_t buf[64];
+    struct hci_le_adv adv = {.evt_type = 0x00, .rssi = -33, .ad = ad_legacy,
+                             .ad_len = sizeof(ad_legacy)};
+    memcpy(adv.addr, addr_legacy, 6);
+    int n = hci_le_put_adv_report(buf, sizeof(buf), BTSNOOP_DATALINK_UART, &adv);
+    CU_ASSERT(n == (int)l1 && memcmp(buf, ev1, l1) == 0);
+    /* Without the H4 byte for the other datalinks. */
+    n = hci_le_put_adv_report(buf, sizeof(buf), BTSNOOP_DATALINK_MONITOR, &adv);
+    CU_ASSERT(n == (int)l1 - 1 && memcmp(buf, ev1 + 1, l1 - 1) == 0);
+    n = hci_le_put_adv_report(buf, sizeof(buf), BTSNOOP_DATALINK_HCI, &adv);
+    CU_ASSERT(n == (int)l1 - 1 && memcmp(buf, ev1 + 1, l1 - 1) == 0);
+
+    struct hci_le_adv ext = {.extended = true, .evt_type = 0x0013, .rssi = -71, .ad = ad_ext,
+                             .ad_len = sizeof(ad_ext)};
+    memcpy(ext.addr, addr_ext, 6);
+    n = hci_le_put_adv_report(buf, sizeof(buf), BTSNOOP_DATALINK_UART, &ext);
+    CU_ASSERT(n == (int)l2 && memcmp(buf, ev2, l2) == 0);
+    free(ev1);
+    free(ev2);
+}
+
+/* A capture written with every datalink and both report kinds reads back: header, records,
+ * times to the ms (also before 1970), flags, reports with address, type, RSSI and data. */
+static void test_writer_output_reads_back(void)
+{
+    static const uint32_t links[3] = {BTSNOOP_DATALINK_MONITOR, BTSNOOP_DATALINK_UART,
+                                      BTSNOOP_DATALINK_HCI};
+    static const int64_t ts[4] = {T0_MS, T0_MS + 1, T0_MS + 999, -1};
+    static const uint8_t ad[3] = {0x02, 0x01, 0x06};
+    static const uint8_t note[] = "a system note";
+    for (size_t l = 0; l < 3; l++) {
+        uint32_t flags = links[l] == BTSNOOP_DATALINK_MONITOR
+                             ? BTSNOOP_MONITOR_FLAGS(0, BTSNOOP_OPCODE_EVENT)
+                             : BTSNOOP_FLAGS_RECEIVED_EVENT;
+        uint8_t file[1024];
+        size_t len = (size_t)btsnoop_put_header(file, sizeof(file), links[l]);
+        for (size_t i = 0; i < 4; i++) {
+            struct hci_le_adv adv = {.extended = i % 2 == 1,
+                                     .evt_type = i % 2 == 1 ? 0x001B : 0x04,
+                                     .addr_type = (uint8_t)(i % 2),
+                                     .addr = {0xA4, 0xC1, 0x38, 0x00, 0x00, (uint8_t)i},
+                                     .rssi = (int8_t)(-40 - (int)i),
+                                     .ad = ad,
+                                     .ad_len = i == 2 ? 0 : sizeof(ad)};
+            uint8_t ev[64];
+            int n = hci_le_put_adv_report(ev, sizeof(ev), links[l], &adv);
+            CU_ASSERT_FATAL(n > 0);
+            int rc = btsnoop_put_record(file + len, sizeof(file) - len, ts[i], flags, ev,
+                                        (size_t)n);
+            CU_ASSERT_FATAL(rc > 0);
+            len += (size_t)rc;
+        }
+        /* A system note on no index (monitor) or a sent command (others): not a report. */
+        int rc = btsnoop_put_record(file + len, sizeof(file) - len, T0_MS + 2000,
+                                    links[l] == BTSNOOP_DATALINK_MONITOR
+                                        ? BTSNOOP_MONITOR_FLAGS(0xFFFF, BTSNOOP_OPCODE_SYSTEM_NOTE)
+                                        : 2u,
+                                    note, sizeof(note));
+        CU_ASSERT_FATAL(rc > 0);
+        len += (size_t)rc;
+
+        uint8_t *buf = malloc(len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+        memcpy(buf, file, len);
+        uint32_t dl = 0;
+        CU_ASSERT_EQUAL(btsnoop_header(buf, len, &dl), 0);
+        CU_ASSERT_EQUAL(dl, links[l]);
+        size_t off = BTSNOOP_HEADER_LEN;
+        struct btsnoop_record rec;
+        for (size_t i = 0; i < 4; i++) {
+            CU_ASSERT_EQUAL_FATAL(btsnoop_next(buf, len, &off, &rec), 0);
+            CU_ASSERT_EQUAL(rec.ts_ms, ts[i]);
+            CU_ASSERT_EQUAL(rec.flags, flags);
+            struct seen s = {0};
+            CU_ASSERT_EQUAL(hci_le_adv_reports(rec.data, rec.len, dl, rec.flags, collect, &s), 1);
+            uint8_t want_addr[6] = {0xA4, 0xC1, 0x38, 0x00, 0x00, (uint8_t)i};
+            CU_ASSERT_EQUAL(memcmp(s.addr[0], want_addr, 6), 0);
+            CU_ASSERT_EQUAL(s.addr_type[0], i % 2);
+            CU_ASSERT_EQUAL(s.rssi[0], -40 - (int)i);
+            size_t want_ad = i == 2 ? 0 : sizeof(ad);
+            CU_ASSERT(s.ad_len[0] == want_ad && memcmp(s.ad[0], ad, want_ad) == 0);
+        }
+        CU_ASSERT_EQUAL_FATAL(btsnoop_next(buf, len, &off, &rec), 0);
+        CU_ASSERT_EQUAL(rec.ts_ms, T0_MS + 2000);
+        CU_ASSERT(rec.len == sizeof(note) && memcmp(rec.data, note, sizeof(note)) == 0);
+        CU_ASSERT_EQUAL(hci_le_adv_reports(rec.data, rec.len, dl, rec.flags, collect, NULL), 0);
+        CU_ASSERT_EQUAL(btsnoop_next(buf, len, &off, &rec), 1);
+        free(buf);
+    }
+}
+
+static void test_writer_refuses_what_does_not_fit_or_cannot_be_written(void)
+{
+    uint8_t buf[BTSNOOP_RECORD_HEADER_LEN + BTSNOOP_MAX_RECORD_LEN + 1];
+    static const uint8_t data[BTSNOOP_MAX_RECORD_LEN + 1];
+    CU_ASSERT_EQUAL(btsnoop_put_header(buf, BTSNOOP_HEADER_LEN - 1, 2001), -ENOSPC);
+    CU_ASSERT_EQUAL(btsnoop_put_header(NULL, 16, 2001), -EINVAL);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, 24 + 3, T0_MS, 3, data, 4), -ENOSPC);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, 23, T0_MS, 3, data, 0), -ENOSPC);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, 24, T0_MS, 3, NULL, 0), 24);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), T0_MS, 3, data,
+                                       BTSNOOP_MAX_RECORD_LEN),
+                    BTSNOOP_RECORD_HEADER_LEN + BTSNOOP_MAX_RECORD_LEN);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), T0_MS, 3, data, sizeof(data)), -EINVAL);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), T0_MS, 3, NULL, 1), -EINVAL);
+    /* Before the btsnoop epoch (unix ms - 0x00DCDDB30F2F8000 µs / 1000), and past what int64 µs
+     * can carry. */
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), INT64_C(-62168256000001), 3, data, 1),
+                    -EINVAL);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), INT64_C(-62168256000000), 3, data, 1),
+                    25);
+    CU_ASSERT_EQUAL(btsnoop_put_record(buf, sizeof(buf), INT64_MAX / 1000, 3, data, 1), -EINVAL);
+
+    uint8_t ad[32] = {0};
+    struct hci_le_adv adv = {.ad = ad, .ad_len = 31};
+    uint8_t ev[64];
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_UART, &adv),
+                    1 + 2 + 2 + 9 + 31 + 1);
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, 1 + 2 + 2 + 9 + 31, BTSNOOP_DATALINK_UART, &adv),
+                    -ENOSPC);
+    adv.extended = true;
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_MONITOR, &adv),
+                    2 + 2 + 24 + 31);
+    adv.ad_len = 32;
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_MONITOR, &adv),
+                    -EINVAL);
+    adv.ad_len = 3;
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), 2002, &adv), -EINVAL);
+    adv.extended = false;
+    adv.evt_type = 0x13; /* an extended type in a legacy report is still one byte */
+    CU_ASSERT(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_HCI, &adv) > 0);
+    adv.evt_type = 0x113;
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_HCI, &adv), -EINVAL);
+    CU_ASSERT_EQUAL(hci_le_put_adv_report(ev, sizeof(ev), BTSNOOP_DATALINK_HCI, NULL), -EINVAL);
+}
+
 int register_tests(void)
 {
     CU_pSuite s = CU_add_suite("btsnoop", NULL, suite_clean);
@@ -569,6 +764,10 @@ int register_tests(void)
         {"non-advertising packets give zero", test_non_advertising_packets_give_zero},
         {"callback error stops and is returned", test_callback_error_stops_and_is_returned},
         {"two reports in one event", test_two_reports_in_one_event},
+        {"writer rebuilds the published files byte for byte", test_writer_rebuilds_the_vector_files},
+        {"writer rebuilds the published events from their reports", test_writer_rebuilds_the_example_events},
+        {"writer output reads back: times to the ms, flags, reports", test_writer_output_reads_back},
+        {"writer refuses what does not fit or cannot be written", test_writer_refuses_what_does_not_fit_or_cannot_be_written},
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
