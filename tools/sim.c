@@ -49,6 +49,7 @@
 #include "version.h"
 #include "modbus_decode.h"
 #include "scenario.h"
+#include "sim_ble.h"
 #include "w1_decode.h"
 
 #define EXIT_FAILED 1
@@ -137,6 +138,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: coldchain-sim modbus-tcp [options]\n"
                  "       coldchain-sim w1 --root DIR --probe ID [--probe ID ...] [options]\n"
                  "       coldchain-sim modbus-rtu --device TTY [--unit N ...] [options]\n"
+                 "       coldchain-sim ble --out FILE [--device FORMAT[=ADDRESS] ...] [options]\n"
                  "       coldchain-sim --version | --help\n"
                  "\n"
                  "A Modbus TCP fridge probe (XY-MD02 registers, plus a Vaisala-style float).\n"
@@ -172,6 +174,40 @@ static void usage(FILE *out)
                  "  --device TTY       the serial device to serve on\n"
                  "  --unit N           a unit id to answer (repeat for several; default 1)\n"
                  "  --baud N           line speed (default 9600; a pty ignores it)\n");
+    fprintf(out, "\n"
+                 "ble: BLE thermometer adverts along the scenario, written as a btsnoop capture\n"
+                 "(what `btmon -w` writes) for replay; every advert is decoded back before it is\n"
+                 "written, and a mismatch stops the run (exit 1). Nothing is sent on air.\n"
+                 "  --out FILE         the capture to write (atomically: a temp file, renamed)\n"
+                 "  --device FORMAT[=ADDRESS]\n"
+                 "                     a device (repeatable, up to 16); FORMAT: ruuvi5, ruuvi3,\n"
+                 "                     bthome, pvvx, atc1441, govee (H5075), inkbird (IBS-TH2\n"
+                 "                     \"tps\"). Default: one of each, in that order.\n"
+                 "                     Without ADDRESS, device N (from 1) gets its format's\n"
+                 "                     prefix and last byte N: D0:00:00:00:00:N (ruuvi, random),\n"
+                 "                     A4:C1:38:00:00:N (bthome, pvvx, atc1441, govee),\n"
+                 "                     49:42:07:00:00:N (inkbird). Device i (from 0) reads the\n"
+                 "                     scenario plus 0.5 °C x i, rounded to its format's step\n"
+                 "  --start now|UNIX_SECONDS  time of the first record (default now)\n"
+                 "  --duration TIME    length of the capture (default 2m)\n"
+                 "  --interval TIME    between two adverts of one device (default 1s, >= 100ms);\n"
+                 "                     the devices' adverts are spread over it\n"
+                 "  --datalink N       2001 (btmon, default), 1002 (H4 UART) or 1001 (HCI)\n"
+                 "  --reports KIND     legacy (LE Advertising Report, default), extended (LE\n"
+                 "                     Extended Advertising Report) or mixed (alternating)\n"
+                 "  --extended         the same as --reports extended\n"
+                 "  --faults KEYS      TIME=KIND[@N],..., e.g. \"30s=invalid@2,90s=repeat\"\n"
+                 "                     (@N: device N only, from 0; else every device). KIND:\n"
+                 "                     invalid: the format's not-available marker (ruuvi5:\n"
+                 "                       temperature 0x8000, humidity and pressure 0xFFFF; govee:\n"
+                 "                       the error bit); ruuvi3, bthome, pvvx, atc1441 and\n"
+                 "                       inkbird have no such marker: their values go unchanged\n"
+                 "                     silent: no adverts (the device's counter runs on)\n"
+                 "                     repeat: the last measurement and its counter again\n"
+                 "  --fault-for TIME   how long each fault lasts (default 10s)\n"
+                 "  --humidity PCT     relative humidity 0..100 (default 45.0)\n"
+                 "  --battery PCT      battery level 0..100 (default 90; as mV: 2200 + 9 x PCT)\n"
+                 "  --scenario, --script, --loop as above\n");
 }
 
 /* Says what is wrong, then how to call us. Returns -EINVAL (exit status 2 in main). */
@@ -1058,7 +1094,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     if (argc < 2) {
-        usage_error("%s", "expected a simulator: modbus-tcp, modbus-rtu or w1");
+        usage_error("%s", "expected a simulator: modbus-tcp, modbus-rtu, w1 or ble");
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -1069,9 +1105,11 @@ int main(int argc, char **argv)
         printf("coldchain-sim %s\n", COLDCHAIN_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "ble") == 0)
+        return sim_ble_main(argc - 1, argv + 1, usage, usage_error);
     bool w1 = strcmp(argv[1], "w1") == 0, rtu = strcmp(argv[1], "modbus-rtu") == 0;
     if (!w1 && !rtu && strcmp(argv[1], "modbus-tcp") != 0) {
-        usage_error("unknown simulator \"%s\"; known: modbus-tcp, modbus-rtu, w1", argv[1]);
+        usage_error("unknown simulator \"%s\"; known: modbus-tcp, modbus-rtu, w1, ble", argv[1]);
         return EXIT_USAGE;
     }
     int rc = parse_options(argc - 1, argv + 1, &o, &sc);
