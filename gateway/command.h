@@ -78,9 +78,8 @@ struct command {
 #define COMMAND_ERR_ENDED "ended"           /* the shipment has ended */
 #define COMMAND_ERR_BUSY "busy"             /* the gateway cannot take it now: try again */
 #define COMMAND_ERR_REFUSED "refused"       /* any other refusal; the message says why */
-#define COMMAND_ERR_INTERNAL                                                                       \
-    "internal" /* the gateway failed (e.g. the history could not be                                \
-                * written); nothing was changed */
+/* The gateway failed (e.g. the history could not be written); nothing was changed. */
+#define COMMAND_ERR_INTERNAL "internal"
 
 #define COMMAND_MESSAGE_MAX 384
 

@@ -23,9 +23,9 @@ struct control_options {
 };
 
 /* The handler, handle(arg, cmd, reply_json_out) in control_open(), carries out one command and
- * writes its reply. Called on the control thread, one command at a
- * time (other clients wait, their read timeouts still running), and it may block until the
- * engine thread has executed the command. Returns 0 with *reply_json_out a malloc'd reply
+ * writes its reply. Called on the control thread, one command at a time (other clients wait,
+ * their read timeouts still running), and it may block until the engine thread has executed
+ * the command. Returns 0 with *reply_json_out a malloc'd reply
  * (command_reply_ok / command_reply_error) that the control thread sends and frees; or a negative
  * errno and no reply, which the client receives as "busy" for -EBUSY, -EAGAIN and -ECANCELED
  * (the engine is stopping or cannot take commands now) and as "internal" otherwise. cmd is
