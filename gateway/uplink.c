@@ -40,6 +40,8 @@ struct uplink {
     size_t password_len;
     void (*notify)(void *arg, const struct uplink_notice *notice);
     void *notify_arg;
+    char *command_filter;
+    void (*on_command)(void *arg, struct uplink_command *command);
 
     pthread_mutex_t lock; /* guards slots, connected, tls_error, last_failure: Paho's threads */
     struct slot slots[SLOT_COUNT];
@@ -70,12 +72,113 @@ static void on_connection_lost(void *context, char *cause)
     post(u, UPLINK_LOST, 0, 0);
 }
 
-/* Commands arrive here in a later issue; until then anything received is discarded. */
+void uplink_command_free(struct uplink_command *c)
+{
+    if (!c)
+        return;
+    free(c->payload);
+    free(c->response_topic);
+    free(c->correlation);
+    free(c);
+}
+
+/* Copies what the engine needs of a command message: the verb (the topic's last level), the
+ * payload, and the MQTT 5 response topic and correlation data. NULL when out of memory. */
+static struct uplink_command *command_copy(const char *topic, size_t topic_len,
+                                           const MQTTAsync_message *m)
+{
+    struct uplink_command *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    size_t start = topic_len;
+    while (start > 0 && topic[start - 1] != '/')
+        start--;
+    snprintf(c->verb, sizeof(c->verb), "%.*s", (int)(topic_len - start), topic + start);
+    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    c->payload = malloc(len + 1);
+    if (!c->payload)
+        goto fail;
+    if (len)
+        memcpy(c->payload, m->payload, len);
+    c->payload[len] = '\0';
+    c->payload_len = len;
+    MQTTProperties *props = (MQTTProperties *)&m->properties;
+    MQTTProperty *rt = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+    if (rt && rt->value.data.len > 0) {
+        c->response_topic = strndup(rt->value.data.data, (size_t)rt->value.data.len);
+        if (!c->response_topic)
+            goto fail;
+    }
+    MQTTProperty *cd = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_CORRELATION_DATA);
+    if (cd && cd->value.data.len > 0) {
+        c->correlation = malloc((size_t)cd->value.data.len);
+        if (!c->correlation)
+            goto fail;
+        memcpy(c->correlation, cd->value.data.data, (size_t)cd->value.data.len);
+        c->correlation_len = (size_t)cd->value.data.len;
+    }
+    return c;
+fail:
+    uplink_command_free(c);
+    return NULL;
+}
+
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *message)
 {
+    struct uplink *u = context;
+    size_t len = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    if (message->retained) {
+        /* A retained command would be carried out again at every connect. */
+        log_warn("mqtt[%s]: retained message on %.*s ignored: commands must not be retained",
+                 u->uri, (int)len, topic);
+    } else if (u->on_command) {
+        struct uplink_command *c = command_copy(topic, len, message);
+        if (c)
+            u->on_command(u->notify_arg, c);
+        else
+            log_err("mqtt[%s]: out of memory taking a command from %.*s", u->uri, (int)len,
+                    topic);
+    }
     MQTTAsync_freeMessage(&message);
     MQTTAsync_free(topic);
     return 1;
+}
+
+static void on_subscribe_failure(void *context, MQTTAsync_failureData5 *response)
+{
+    struct uplink *u = context;
+    log_err("mqtt[%s]: cannot subscribe to %s: %s; commands will not arrive", u->uri,
+            u->command_filter,
+            response && response->reasonCode ? MQTTReasonCode_toString(response->reasonCode)
+                                             : "refused");
+}
+
+static void on_subscribe_success(void *context, MQTTAsync_successData5 *response)
+{
+    struct uplink *u = context;
+    /* A SUBACK can refuse the filter (an ACL): that arrives here as a failure reason code. */
+    if (response && response->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+        log_err("mqtt[%s]: the broker refused the subscription to %s: %s; commands will not "
+                "arrive", u->uri, u->command_filter,
+                MQTTReasonCode_toString(response->reasonCode));
+        return;
+    }
+    log_debug("mqtt[%s]: subscribed to %s", u->uri, u->command_filter);
+}
+
+static void subscribe_commands(struct uplink *u)
+{
+    if (!u->command_filter)
+        return;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = on_subscribe_success;
+    ro.onFailure5 = on_subscribe_failure;
+    ro.context = u;
+    ro.subscribeOptions.noLocal = 1; /* never our own replies or messages */
+    int rc = MQTTAsync_subscribe(u->client, u->command_filter, 1, &ro);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_err("mqtt[%s]: cannot subscribe to %s: %s", u->uri, u->command_filter,
+                MQTTAsync_strerror(rc));
 }
 
 static void on_connect_success(void *context, MQTTAsync_successData5 *response)
@@ -92,6 +195,7 @@ static void on_connect_success(void *context, MQTTAsync_successData5 *response)
     u->last_failure[0] = '\0';
     pthread_mutex_unlock(&u->lock);
     log_info("mqtt[%s]: connected", u->uri);
+    subscribe_commands(u); /* clean start: the subscription is made again on every connect */
     post(u, UPLINK_CONNECTED, 0, 0);
 }
 
@@ -264,8 +368,10 @@ int uplink_new(const struct uplink_options *opts,
                       !dup_option(opts->cert_file, &u->cert_file) ||
                       !dup_option(opts->key_file, &u->key_file)))
         goto out;
-    if (!dup_option(opts->username, &u->username))
+    if (!dup_option(opts->username, &u->username) ||
+        !dup_option(opts->command_filter, &u->command_filter))
         goto out;
+    u->on_command = opts->command_filter ? opts->on_command : NULL;
     if (opts->password) {
         u->password = malloc(opts->password_len ? opts->password_len : 1);
         if (!u->password)
@@ -351,8 +457,8 @@ int uplink_connect(struct uplink *u)
     return 0;
 }
 
-int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len, int qos,
-                   bool retain, int64_t tag)
+static int publish_with(struct uplink *u, const char *topic, const void *payload, size_t len,
+                        int qos, bool retain, int64_t tag, MQTTProperties *props)
 {
     if (len > INT32_MAX)
         return -EINVAL;
@@ -384,6 +490,8 @@ int uplink_publish(struct uplink *u, const char *topic, const void *payload, siz
     msg.payloadlen = (int)len;
     msg.qos = qos;
     msg.retained = retain;
+    if (props)
+        msg.properties = *props; /* Paho copies them */
     int rc = MQTTAsync_sendMessage(u->client, topic, &msg, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
         int64_t ignored;
@@ -396,6 +504,28 @@ int uplink_publish(struct uplink *u, const char *topic, const void *payload, siz
         return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES ? -EBUSY : -EIO;
     }
     return 0;
+}
+
+int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len, int qos,
+                   bool retain, int64_t tag)
+{
+    return publish_with(u, topic, payload, len, qos, retain, tag, NULL);
+}
+
+int uplink_publish_reply(struct uplink *u, const char *topic, const char *payload,
+                         const void *correlation, size_t correlation_len)
+{
+    MQTTProperties props = MQTTProperties_initializer;
+    if (correlation && correlation_len > 0 && correlation_len <= UINT16_MAX) {
+        MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+        p.value.data.data = (char *)correlation;
+        p.value.data.len = (int)correlation_len;
+        if (MQTTProperties_add(&props, &p) != 0)
+            return -ENOMEM;
+    }
+    int r = publish_with(u, topic, payload, strlen(payload), 1, false, -1, &props);
+    MQTTProperties_free(&props);
+    return r;
 }
 
 size_t uplink_in_flight(struct uplink *u)
@@ -437,6 +567,7 @@ void uplink_free(struct uplink *u)
     free(u->cert_file);
     free(u->key_file);
     free(u->username);
+    free(u->command_filter);
     if (u->password)
         explicit_bzero(u->password, u->password_len);
     free(u->password);

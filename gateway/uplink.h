@@ -23,6 +23,18 @@ struct uplink_notice {
     int rc;        /* Paho return or MQTT reason code, for logs */
 };
 
+/* A message received on the command filter. */
+struct uplink_command {
+    char verb[64];           /* the topic's last level */
+    char *payload;           /* payload_len bytes, NUL-terminated for convenience */
+    size_t payload_len;
+    char *response_topic;    /* MQTT 5 Response Topic, or NULL (then the fallback topic) */
+    void *correlation;       /* MQTT 5 Correlation Data, correlation_len bytes, or NULL */
+    size_t correlation_len;
+};
+
+void uplink_command_free(struct uplink_command *command);
+
 struct uplink_options {
     const char *uri;          /* "tcp://host:port", or "ssl://host:port" with tls */
     const char *client_id;
@@ -40,6 +52,13 @@ struct uplink_options {
     const char *username;     /* or NULL */
     const char *password;     /* password_len bytes, or NULL; a secret: copied, never logged */
     size_t password_len;
+    /* Commands: after every connect the client subscribes to command_filter ("<root>/cmd/+",
+     * QoS 1) and hands each message received on it to on_command, on a Paho thread (which must
+     * not block for long; the message is the callee's: uplink_command_free). Retained
+     * messages are dropped here: a command is for the moment it is sent, not for every later
+     * connect. NULL: no commands. */
+    const char *command_filter;
+    void (*on_command)(void *arg, struct uplink_command *command);
 };
 
 struct uplink;
@@ -62,6 +81,12 @@ int uplink_connect(struct uplink *uplink);
  * -EBUSY (too many publishes in flight: try again after a notice), -EIO. */
 int uplink_publish(struct uplink *uplink, const char *topic, const void *payload, size_t len,
                    int qos, bool retain, int64_t tag);
+
+/* Publishes a reply to a command at QoS 1, not retained, with the command's correlation data
+ * (may be NULL), outside the outbox (tag -1: its outcome notice is ignored). 0, -ENOTCONN,
+ * -EBUSY, -EIO as uplink_publish. */
+int uplink_publish_reply(struct uplink *uplink, const char *topic, const char *payload,
+                         const void *correlation, size_t correlation_len);
 
 /* Number of publishes whose outcome has not arrived yet. */
 size_t uplink_in_flight(struct uplink *uplink);
