@@ -95,6 +95,8 @@ enum stmt {
     STMT_OUTBOX_NEXT,
     STMT_OUTBOX_DELETE_ID,
     STMT_OUTBOX_COUNT,
+    STMT_ALERT_INSTANCE,
+    STMT_OUTBOX_TRIM_TOPIC,
     STMT_COUNT
 };
 
@@ -125,6 +127,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                          "ORDER BY id LIMIT 1",
     [STMT_OUTBOX_DELETE_ID] = "DELETE FROM outbox WHERE id = ?1",
     [STMT_OUTBOX_COUNT] = "SELECT COUNT(*) FROM outbox",
+    [STMT_OUTBOX_TRIM_TOPIC] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                               "WHERE topic = ?1 ORDER BY id LIMIT ?2)",
+    [STMT_ALERT_INSTANCE] = "SELECT shipment_id, alarm_id, sensor_id FROM alerts "
+                            "WHERE alert_id = ?1",
 };
 
 struct store {
@@ -621,6 +627,30 @@ out:
     return rc;
 }
 
+int store_alert_instance(struct store *store, const char *alert_id, struct store_alert *out)
+{
+    if (store == NULL || alert_id == NULL || out == NULL)
+        return -EINVAL;
+    sqlite3_stmt *stmt = store->stmt[STMT_ALERT_INSTANCE];
+    sqlite3_bind_text(stmt, 1, alert_id, -1, SQLITE_STATIC);
+    int rc = -ENOENT;
+    int src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->id, sizeof(out->id), "%s", alert_id);
+        rc = column_field(store, stmt, 0, out->shipment_id, sizeof(out->shipment_id));
+        if (rc == 0)
+            rc = column_field(store, stmt, 1, out->alarm_id, sizeof(out->alarm_id));
+        if (rc == 0)
+            rc = column_field(store, stmt, 2, out->sensor_id, sizeof(out->sensor_id));
+    } else if (src != SQLITE_DONE) {
+        rc = db_error(store, "look up an alert");
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
+}
+
 int store_last_alarms(struct store *store, int (*fn)(void *arg, const struct store_alert *last),
                       void *arg)
 {
@@ -695,6 +725,32 @@ int store_outbox_put(struct store *store, const char *topic, const void *payload
     store->pending_rows++;
 out:
     sqlite3_reset(del);
+    if (rc < 0)
+        note_autorollback(store);
+    return rc;
+}
+
+int store_outbox_trim(struct store *store, const char *topic, int64_t count, int64_t *dropped_out)
+{
+    if (store == NULL || topic == NULL || count < 0)
+        return -EINVAL;
+    *dropped_out = 0;
+    if (count == 0)
+        return 0;
+    int rc = batch_begin(store);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *stmt = store->stmt[STMT_OUTBOX_TRIM_TOPIC];
+    sqlite3_bind_text(stmt, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, count);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = db_error(store, "drop the oldest outbox messages");
+    } else {
+        *dropped_out = sqlite3_changes(store->db);
+        store->pending_rows += (size_t)*dropped_out;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
     if (rc < 0)
         note_autorollback(store);
     return rc;

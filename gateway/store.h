@@ -64,6 +64,10 @@ struct store_alert {
 int store_append_alert(struct store *store, const struct store_alert *alert, const char *topic,
                        const char *payload, int64_t *outbox_id_out);
 
+/* The alarm instance an alert belongs to, by the alert's id (as sent in alerts): fills
+ * out->id, shipment_id, alarm_id and sensor_id. 0, -ENOENT (no such alert), -EIO. */
+int store_alert_instance(struct store *store, const char *alert_id, struct store_alert *out);
+
 /* Calls fn for the latest transition of every (shipment, alarm, sensor) that has one, so the
  * engine can restore active alarms after a restart. A non-zero return from fn stops the walk
  * and is returned. 0 or -EIO. */
@@ -100,6 +104,10 @@ void store_outbox_msg_clear(struct store_outbox_msg *msg);
 /* Removes a message the broker acknowledged (joins the open batch). A missing id is not an
  * error (it was replaced meanwhile). 0 or -EIO. */
 int store_outbox_ack(struct store *store, int64_t id);
+
+/* Drops the count oldest queued messages of topic (joins the open batch), to keep the outbox
+ * bounded. 0 with *dropped_out the number dropped, or -EIO. */
+int store_outbox_trim(struct store *store, const char *topic, int64_t count, int64_t *dropped_out);
 
 /* Number of queued messages. 0 or -EIO. */
 int store_outbox_count(struct store *store, int64_t *count_out);

@@ -410,6 +410,36 @@ static void test_outbox_replace_topic_keeps_only_newest(void)
 
 /* The uplink matches PUBACKs by id: an id must never come back, not even after the newest row
  * was acked and the store reopened. */
+static void test_outbox_trim_drops_oldest_of_a_topic_only(void)
+{
+    struct store *store = open_store();
+    const char *tel = "coldchain/v1/gw1/telemetry", *alerts = "coldchain/v1/gw1/alerts";
+    int64_t first_alert = 0, last_tel = 0;
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(store_outbox_put(store, alerts, "a", 1, 1, false, false,
+                                         i == 0 ? &first_alert : NULL), 0);
+        CU_ASSERT_EQUAL(store_outbox_put(store, tel, "t", 1, 1, false, false, &last_tel), 0);
+    }
+    int64_t dropped = -1, count = -1;
+    CU_ASSERT_EQUAL(store_outbox_trim(store, tel, 3, &dropped), 0);
+    CU_ASSERT_EQUAL(dropped, 3);
+    CU_ASSERT_EQUAL(store_outbox_count(store, &count), 0);
+    CU_ASSERT_EQUAL(count, 7);
+    /* Asked for more than there is: only the topic's own go, the alerts all stay. */
+    CU_ASSERT_EQUAL(store_outbox_trim(store, tel, 10, &dropped), 0);
+    CU_ASSERT_EQUAL(dropped, 2);
+    CU_ASSERT_EQUAL(store_outbox_trim(store, tel, 0, &dropped), 0);
+    CU_ASSERT_EQUAL(dropped, 0);
+    struct store_outbox_msg msg = {0};
+    CU_ASSERT_EQUAL_FATAL(store_outbox_next(store, 0, &msg), 0);
+    CU_ASSERT_EQUAL(msg.id, first_alert);
+    CU_ASSERT_STRING_EQUAL(msg.topic, alerts);
+    store_outbox_msg_clear(&msg);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM outbox"), 5);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM outbox WHERE topic LIKE '%/alerts'"), 5);
+}
+
 static void test_outbox_ids_are_never_reused(void)
 {
     struct store *store = open_store();
@@ -719,6 +749,7 @@ int register_tests(void)
         {"outbox in order and ack removes", test_outbox_in_order_and_ack_removes},
         {"outbox replace_topic keeps only the newest", test_outbox_replace_topic_keeps_only_newest},
         {"outbox ids are never reused", test_outbox_ids_are_never_reused},
+        {"outbox trim drops the oldest of one topic only", test_outbox_trim_drops_oldest_of_a_topic_only},
         {"outbox empty payload round-trips", test_outbox_empty_payload_round_trips},
         {"outbox refuses a topic too long to send", test_outbox_refuses_topic_too_long_to_send},
         {"last alarms returns the latest per instance",
