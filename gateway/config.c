@@ -400,13 +400,14 @@ static int parse_mqtt(const cJSON *root, struct config *c, struct cfg_error *err
 
 static int parse_store(const cJSON *root, struct config *c, struct cfg_error *err)
 {
-    static const char *const keys[] = {"batch_max", "batch_interval", NULL};
+    static const char *const keys[] = {"batch_max", "batch_interval", "outbox_max", NULL};
     const cJSON *store;
     int rc = cfg_get_object(root, "", "store", false, &store, err);
     if (rc < 0)
         return rc;
     c->store.batch_max = 256;
     c->store.batch_interval_ms = 2 * MS_PER_S;
+    c->store.outbox_max = 1000000;
     if (store == NULL)
         return 0;
     rc = cfg_check_keys(store, "store", keys, err);
@@ -415,8 +416,42 @@ static int parse_store(const cJSON *root, struct config *c, struct cfg_error *er
     rc = cfg_get_int(store, "store", "batch_max", false, 256, 1, 100000, &c->store.batch_max, err);
     if (rc < 0)
         return rc;
-    return cfg_get_duration(store, "store", "batch_interval", false, 2 * MS_PER_S, 100,
-                            10 * MS_PER_MIN, &c->store.batch_interval_ms, err);
+    rc = cfg_get_duration(store, "store", "batch_interval", false, 2 * MS_PER_S, 100,
+                          10 * MS_PER_MIN, &c->store.batch_interval_ms, err);
+    if (rc < 0)
+        return rc;
+    return cfg_get_int(store, "store", "outbox_max", false, 1000000, 1000, 100000000,
+                       &c->store.outbox_max, err);
+}
+
+/* "control": {"socket": "/run/coldchain/control.sock", "group": "coldchain"}: the local control
+ * socket (gateway/control.h). The socket defaults to control.sock in the data_dir. */
+static int parse_control(const cJSON *root, struct config *c, struct cfg_error *err)
+{
+    static const char *const keys[] = {"socket", "group", NULL};
+    const cJSON *control;
+    int rc = cfg_get_object(root, "", "control", false, &control, err);
+    c->control.socket[0] = c->control.group[0] = '\0';
+    if (rc == 0 && control != NULL) {
+        rc = cfg_check_keys(control, "control", keys, err);
+        if (rc == 0)
+            rc = cfg_get_string(control, "control", "socket", false, "", c->control.socket,
+                                sizeof(c->control.socket), err);
+        if (rc == 0)
+            rc = cfg_get_string(control, "control", "group", false, "", c->control.group,
+                                sizeof(c->control.group), err);
+    }
+    if (rc < 0)
+        return rc;
+    if (c->control.socket[0] != '\0' && c->control.socket[0] != '/')
+        return cfg_fail(err, "control.socket", "expected an absolute path such as "
+                        "\"/run/coldchain/control.sock\"");
+    if (c->control.socket[0] == '\0' &&
+        snprintf(c->control.socket, sizeof(c->control.socket), "%s/control.sock",
+                 c->data_dir) >= (int)sizeof(c->control.socket))
+        return cfg_fail(err, "data_dir", "too long for the control socket's path (at most %zu "
+                        "bytes with /control.sock)", sizeof(c->control.socket) - 1);
+    return 0;
 }
 
 /* ---- sensors ---- */
@@ -1072,7 +1107,7 @@ static int parse_root(const cJSON *root, struct parse *p)
 {
     static const char *const keys[] = {"gateway_id", "data_dir",  "log_level", "mqtt",
                                        "store",      "sensors",   "buses",     "profiles",
-                                       "shipments",  "outputs",   NULL};
+                                       "shipments",  "outputs",   "control",   NULL};
     struct config *c = p->config;
     struct cfg_error *err = p->err;
     char level[256];
@@ -1106,6 +1141,9 @@ static int parse_root(const cJSON *root, struct parse *p)
             goto out;
     }
     rc = parse_store(root, c, err);
+    if (rc < 0)
+        goto out;
+    rc = parse_control(root, c, err);
     if (rc < 0)
         goto out;
     if (!rules_only || cJSON_GetObjectItemCaseSensitive(root, "sensors") != NULL) {

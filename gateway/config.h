@@ -88,6 +88,15 @@ struct config_output {
 struct config_store {
     long long batch_max;       /* commit after this many rows; default 256 */
     int64_t batch_interval_ms; /* ... or after this long; default 2 s */
+    long long outbox_max;      /* messages waiting for the broker before the oldest QoS 1
+                                * telemetry is dropped (alerts never are); default 1000000 */
+};
+
+/* The local control socket (gateway/control.h). */
+struct config_control {
+    char socket[108];  /* its path (a Unix socket address holds 107 bytes); default
+                        * "<data_dir>/control.sock" */
+    char group[64];    /* "": the daemon's group; else the socket's group (mode 0660) */
 };
 
 struct config {
@@ -97,6 +106,7 @@ struct config {
     int log_level;               /* syslog priority; "log_level": "info" by default */
     struct config_mqtt mqtt;
     struct config_store store;
+    struct config_control control;
     struct config_sensor *sensors;
     size_t sensor_count;
     struct config_bus *buses;

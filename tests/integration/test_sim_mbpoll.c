@@ -74,7 +74,7 @@ static void check_values(const char *what, const char *type, int address, const 
     /* A float32 takes two registers, so mbpoll numbers the next value two references on. */
     int step = strstr(type, "float") ? 2 : 1;
     for (int i = 0; i < count; i++) {
-        double got = NAN;
+        double got = (double)NAN;
         bool found = mbpoll_value(log, address + (long)i * step, &got);
         harness_check(found && fabs(got - want[i]) <= tolerance,
                       "%s: register 0x%04X reads %g (got %s%g)", what, address + i * step,
