@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "command.h"
+#include "control.h"
 #include "gpio_out.h"
 #include "log.h"
 #include "messages.h"
@@ -24,6 +28,7 @@
 #include "sensor_host.h"
 #include "store.h"
 #include "uplink.h"
+#include "version.h"
 
 #define QUEUE_CAPACITY 4096
 #define POP_BATCH 256
@@ -50,6 +55,8 @@ struct engine {
     char topic_status[TOPIC_MAX];
     char topic_alerts[TOPIC_MAX];
     char topic_telemetry[TOPIC_MAX];
+    char topic_commands[TOPIC_MAX];  /* <root>/cmd/+ */
+    char topic_reply[TOPIC_MAX];     /* <root>/reply: replies to clients without a response topic */
     char (*topic_twin)[TOPIC_MAX];   /* per shipment */
     int64_t *shipment_started_ms;    /* per shipment */
     bool *twin_dirty;                /* per shipment */
@@ -75,6 +82,12 @@ struct engine {
     int64_t watchdog_due_mono_ms;
     uint64_t readings_total;
     uint64_t alerts_total;
+
+    struct control *control;         /* the local control socket; NULL if it could not be had */
+    atomic_bool commands_closed;     /* the engine takes no more commands (stopping) */
+    uint64_t outbox_dropped;         /* QoS 1 telemetry dropped to keep the outbox bounded */
+    bool outbox_over_logged;
+    uint64_t commands_total;
 };
 
 /* ---- uplink notices: called on Paho's threads, so only the queue is touched ---- */
@@ -139,6 +152,28 @@ static void put_due_twins(struct engine *e, int64_t now_mono_ms, bool force)
     }
 }
 
+/* Before QoS 1 telemetry joins a full outbox, the oldest telemetry makes room. Alerts, twins and
+ * status are never dropped (twins and status replace their older selves anyway), so an outbox
+ * full of alerts grows past the bound: that is said once. */
+static void bound_outbox(struct engine *e)
+{
+    int64_t depth = 0, dropped = 0;
+    long long max = e->cfg->store.outbox_max;
+    if (store_outbox_count(e->store, &depth) < 0 || depth < max)
+        return;
+    store_outbox_trim(e->store, e->topic_telemetry, depth - max + 1, &dropped);
+    if (dropped > 0 && e->outbox_dropped == 0)
+        log_warn("engine: the outbox holds %lld messages (store.outbox_max %lld): the oldest "
+                 "telemetry is dropped to make room; alerts never are", (long long)depth, max);
+    else if (dropped == 0 && !e->outbox_over_logged) {
+        log_warn("engine: the outbox holds %lld messages, more than store.outbox_max %lld, and "
+                 "none is telemetry that could be dropped: it keeps growing until the broker "
+                 "takes them", (long long)depth, max);
+        e->outbox_over_logged = true;
+    }
+    e->outbox_dropped += (uint64_t)dropped;
+}
+
 static void send_telemetry(struct engine *e)
 {
     if (e->telemetry_count == 0)
@@ -147,6 +182,7 @@ static void send_telemetry(struct engine *e)
     if (!payload) {
         log_err("engine: out of memory building telemetry");
     } else if (e->cfg->mqtt.telemetry_qos > 0) {
+        bound_outbox(e);
         put_outbox(e, e->topic_telemetry, payload, false, false);
         payload = NULL;
     } else if (e->connected) {
@@ -160,7 +196,10 @@ static void send_telemetry(struct engine *e)
 
 /* ---- readings ---- */
 
-static void emit_alert(struct engine *e, const struct rules_event *re)
+/* Records and queues one transition; who/comment for operator actions (else NULL). Returns 0
+ * with the alert's seq and id, or a negative errno when it could not be recorded. */
+static int emit_alert_by(struct engine *e, const struct rules_event *re, const char *who,
+                         const char *comment, uint64_t *seq_out, char *id_out, size_t id_cap)
 {
     const struct config *cfg = e->cfg;
     const struct config_shipment *s = &cfg->shipments[re->shipment];
@@ -186,7 +225,7 @@ static void emit_alert(struct engine *e, const struct rules_event *re)
 
     struct messages_alert ma = {.gateway_id = cfg->gateway_id, .id = sa.id, .seq = sa.seq,
                                 .shipment_id = s->id, .sensor_id = sensor_id, .def = def,
-                                .ev = ev};
+                                .ev = ev, .who = who, .comment = comment};
     char *payload = messages_alert(&ma);
     int r = payload ? store_append_alert(e->store, &sa, e->topic_alerts, payload, NULL) : -ENOMEM;
     free(payload);
@@ -202,18 +241,24 @@ static void emit_alert(struct engine *e, const struct rules_event *re)
         snprintf(value, sizeof(value), " (%s %.2f %s)",
                  def->kind == ALARM_KIND_MKT ? "MKT" : quantity_name(def->quantity), ev->value,
                  def->kind == ALARM_KIND_RATE ? "change" : quantity_unit(def->quantity));
-    log_msg(prio, "alarm[%s/%s/%s]: %s%s%s%s%s seq %llu%s%s", s->id, def->id, sensor_id,
+    log_msg(prio, "alarm[%s/%s/%s]: %s%s%s%s%s%s%s seq %llu%s%s", s->id, def->id, sensor_id,
             sa.transition, raised ? ": " : "", raised ? def->message : "", value,
+            who ? " by " : "", who ? who : "",
             ev->notify ? "" : " (not notified: shelved or suppressed)",
             (unsigned long long)sa.seq, r < 0 ? " NOT RECORDED: " : "", r < 0 ? strerror(-r) : "");
     if (r == 0)
         e->alerts_total++;
+    if (seq_out)
+        *seq_out = sa.seq;
+    if (id_out)
+        snprintf(id_out, id_cap, "%s", sa.id);
+    return r;
 }
 
 static void emit_events(struct engine *e, int n)
 {
     for (int i = 0; i < n; i++)
-        emit_alert(e, &e->events[i]);
+        emit_alert_by(e, &e->events[i], NULL, NULL, NULL, NULL, 0);
 }
 
 static void handle_reading(struct engine *e, const struct reading *in, int64_t now_mono_ms)
@@ -252,6 +297,338 @@ static void handle_reading(struct engine *e, const struct reading *in, int64_t n
     if (store_pending(e->store) >= (size_t)cfg->store.batch_max) {
         store_flush(e->store);
         e->batch_due_mono_ms = 0;
+    }
+}
+
+/* ---- operator commands (docs/mqtt.md "Commands") ---- */
+
+/* A command on its way to the engine thread. From MQTT it carries the raw message (parsed on the
+ * engine thread; the reply goes back over MQTT); from the control socket the parsed command and
+ * a rendezvous: the control thread waits for the reply, or gives up when the engine stops. Two
+ * references then (the waiter's and the engine's): whoever drops the last one frees it. */
+struct cmd_job {
+    struct uplink_command *mqtt;
+    struct command cmd;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int refs;
+    bool done;
+    char *reply;
+};
+
+static void job_release(struct cmd_job *job)
+{
+    if (job->mqtt) {
+        uplink_command_free(job->mqtt);
+        free(job);
+        return;
+    }
+    pthread_mutex_lock(&job->lock);
+    int refs = --job->refs;
+    pthread_mutex_unlock(&job->lock);
+    if (refs > 0)
+        return;
+    free(job->reply);
+    pthread_cond_destroy(&job->done_cv);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+/* Paho's thread: the message is queued as it came. */
+static void post_command(void *arg, struct uplink_command *c)
+{
+    struct engine *e = arg;
+    struct cmd_job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        uplink_command_free(c);
+        return;
+    }
+    job->mqtt = c;
+    struct queue_msg msg = {.kind = QUEUE_COMMAND};
+    msg.u.job = job;
+    queue_push(e->queue, &msg);
+}
+
+/* The control thread: hands the command over and waits for the engine's reply. */
+static int control_handle(void *arg, const struct command *cmd, char **reply_out)
+{
+    struct engine *e = arg;
+    if (atomic_load(&e->commands_closed))
+        return -ECANCELED;
+    struct cmd_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -ENOMEM;
+    job->cmd = *cmd;
+    job->refs = 2;
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&job->done_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    struct queue_msg msg = {.kind = QUEUE_COMMAND};
+    msg.u.job = job;
+    queue_push(e->queue, &msg);
+
+    pthread_mutex_lock(&job->lock);
+    while (!job->done && !atomic_load(&e->commands_closed)) {
+        int64_t until = clock_mono_ms() + 100;
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+        pthread_cond_timedwait(&job->done_cv, &job->lock, &ts);
+    }
+    bool done = job->done;
+    char *reply = job->reply;
+    job->reply = NULL;
+    pthread_mutex_unlock(&job->lock);
+    job_release(job);
+    if (!done)
+        return -ECANCELED;
+    if (!reply)
+        return -ENOMEM;
+    *reply_out = reply;
+    return 0;
+}
+
+/* The instance a command names: by alert id (through the history) or by shipment, alarm and
+ * sensor. 0 with the indexes, or a reply refusing it (*reply_out). */
+static int find_instance(struct engine *e, const struct command *c, size_t *si_out,
+                         size_t *alarm_out, size_t *sensor_out, char **reply_out)
+{
+    const struct config *cfg = e->cfg;
+    const char *verb = command_verb_name(c->verb);
+    char msg[COMMAND_MESSAGE_MAX];
+    struct store_alert sa;
+    const char *shipment = c->shipment, *alarm = c->alarm, *sensor = c->sensor;
+    if (c->alert_id[0]) {
+        int r = store_alert_instance(e->store, c->alert_id, &sa);
+        if (r < 0) {
+            snprintf(msg, sizeof(msg), "no alert with id %s in this gateway's history",
+                     c->alert_id);
+            *reply_out = command_reply_error(verb, c->id, r == -ENOENT ? COMMAND_ERR_UNKNOWN_ALERT
+                                                                       : COMMAND_ERR_INTERNAL,
+                                             msg);
+            return -EINVAL;
+        }
+        shipment = sa.shipment_id;
+        alarm = sa.alarm_id;
+        sensor = sa.sensor_id;
+    }
+    for (size_t si = 0; si < cfg->shipment_count; si++) {
+        const struct config_shipment *s = &cfg->shipments[si];
+        if (strcmp(s->id, shipment) != 0)
+            continue;
+        int a = profile_alarm_index(&cfg->profiles[s->profile], alarm);
+        if (a < 0) {
+            snprintf(msg, sizeof(msg), "shipment %s (profile %s) has no alarm \"%s\"", s->id,
+                     cfg->profiles[s->profile].name, alarm);
+            *reply_out = command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_ALARM, msg);
+            return -EINVAL;
+        }
+        for (size_t k = 0; k < s->sensor_count; k++) {
+            if (strcmp(s->sensor_ids[k], sensor) == 0) {
+                *si_out = si;
+                *alarm_out = (size_t)a;
+                *sensor_out = k;
+                return 0;
+            }
+        }
+        snprintf(msg, sizeof(msg), "sensor \"%s\" is not in shipment %s", sensor, s->id);
+        *reply_out = command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_SENSOR, msg);
+        return -EINVAL;
+    }
+    snprintf(msg, sizeof(msg), "no shipment \"%s\" on this gateway", shipment);
+    *reply_out = command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_SHIPMENT, msg);
+    return -EINVAL;
+}
+
+/* ack, shelve, unshelve: the rules change the instance, and the transition is an alert like any
+ * other (recorded, then sent), carrying who and why. */
+static char *run_alarm_command(struct engine *e, const struct command *c)
+{
+    const char *verb = command_verb_name(c->verb);
+    size_t si, a, k;
+    char *reply = NULL;
+    if (find_instance(e, c, &si, &a, &k, &reply) < 0)
+        return reply;
+    int64_t now_ms = clock_wall_ms();
+    struct rules_event re = {.shipment = (uint32_t)si, .alarm = (uint32_t)a, .sensor = (uint32_t)k};
+    int r;
+    if (c->verb == COMMAND_ACK)
+        r = rules_ack(e->rules, si, a, k, now_ms, &re.ev);
+    else if (c->verb == COMMAND_SHELVE)
+        r = rules_shelve(e->rules, si, a, k, now_ms, now_ms + c->for_ms, &re.ev);
+    else
+        r = rules_unshelve(e->rules, si, a, k, now_ms, &re.ev);
+    if (r == -EALREADY) {
+        return command_reply_error(verb, c->id, COMMAND_ERR_NOT_ACTIVE,
+                                   c->verb == COMMAND_ACK
+                                       ? "nothing to acknowledge: the alarm is not raised, or "
+                                         "was acknowledged already"
+                                       : "the alarm is not shelved");
+    }
+    if (r < 0)
+        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED, strerror(-r));
+    const char *who = c->user;
+    const char *comment = c->comment[0] ? c->comment : NULL;
+    uint64_t seq = 0;
+    char alert_id[64] = "";
+    r = emit_alert_by(e, &re, who, comment, &seq, alert_id, sizeof(alert_id));
+    if (r < 0)
+        return command_reply_error(verb, c->id, COMMAND_ERR_INTERNAL,
+                                   "the transition could not be recorded in the history");
+    cJSON *result = cJSON_CreateObject();
+    if (result) {
+        cJSON_AddStringToObject(result, "shipment", e->cfg->shipments[si].id);
+        cJSON_AddStringToObject(result, "alarm", rules_alarm_def(e->rules, si, a)->id);
+        cJSON_AddStringToObject(result, "sensor", e->cfg->shipments[si].sensor_ids[k]);
+        cJSON_AddStringToObject(result, "state", alarm_isa_state_name(re.ev.isa_state));
+        cJSON_AddStringToObject(result, "alert", alert_id);
+        cJSON_AddNumberToObject(result, "seq", (double)seq);
+    }
+    reply = command_reply_ok(c, result);
+    cJSON_Delete(result);
+    return reply;
+}
+
+static char *run_status(struct engine *e, const struct command *c)
+{
+    const struct config *cfg = e->cfg;
+    int64_t now_ms = clock_wall_ms();
+    int64_t outbox = -1;
+    store_outbox_count(e->store, &outbox);
+    cJSON *r = cJSON_CreateObject();
+    if (!r)
+        return NULL;
+    cJSON_AddStringToObject(r, "gateway", cfg->gateway_id);
+    cJSON_AddStringToObject(r, "version", COLDCHAIN_VERSION);
+    cJSON_AddNumberToObject(r, "uptime_s", (double)((now_ms - e->started_ms) / 1000));
+    cJSON_AddBoolToObject(r, "broker_connected", e->connected);
+    cJSON_AddNumberToObject(r, "outbox", (double)outbox);
+    cJSON_AddNumberToObject(r, "outbox_dropped", (double)e->outbox_dropped);
+    cJSON_AddNumberToObject(r, "readings", (double)e->readings_total);
+    cJSON_AddNumberToObject(r, "alerts", (double)e->alerts_total);
+    cJSON_AddNumberToObject(r, "buses", (double)cfg->bus_count);
+    cJSON *ships = cJSON_AddArrayToObject(r, "shipments");
+    for (size_t si = 0; ships && si < cfg->shipment_count; si++) {
+        const struct config_shipment *s = &cfg->shipments[si];
+        const struct config_profile *p = &cfg->profiles[s->profile];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddItemToArray(ships, o);
+        cJSON_AddStringToObject(o, "id", s->id);
+        cJSON_AddStringToObject(o, "profile", p->name);
+        cJSON *active = cJSON_AddArrayToObject(o, "active_alarms");
+        for (size_t a = 0; active && a < p->alarm_count; a++) {
+            for (size_t k = 0; k < s->sensor_count; k++) {
+                const struct alarm_instance *inst = rules_instance(e->rules, si, a, k);
+                if (!inst || inst->state != ALARM_ACTIVE)
+                    continue;
+                cJSON *x = cJSON_CreateObject();
+                if (!x)
+                    continue;
+                cJSON_AddItemToArray(active, x);
+                cJSON_AddStringToObject(x, "alarm", p->alarms[a].id);
+                cJSON_AddStringToObject(x, "sensor", s->sensor_ids[k]);
+                cJSON_AddStringToObject(x, "state", inst->unacked ? "active" : "acknowledged");
+                if (inst->shelved_until_ms > now_ms)
+                    cJSON_AddBoolToObject(x, "shelved", true);
+            }
+        }
+    }
+    char *reply = command_reply_ok(c, r);
+    cJSON_Delete(r);
+    return reply;
+}
+
+static char *run_command(struct engine *e, const struct command *c)
+{
+    const char *verb = command_verb_name(c->verb);
+    switch (c->verb) {
+    case COMMAND_STATUS:
+        return run_status(e, c);
+    case COMMAND_ACK:
+    case COMMAND_SHELVE:
+    case COMMAND_UNSHELVE:
+        return run_alarm_command(e, c);
+    case COMMAND_RELOAD:
+        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED,
+                                   "reloading the configuration is not supported yet: restart "
+                                   "the service to apply a changed config");
+    case COMMAND_SHIPMENT_START:
+    case COMMAND_SHIPMENT_END:
+    case COMMAND_ASSIGN:
+    default:
+        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED,
+                                   "shipments and their sensors come from the configuration in "
+                                   "this version; starting, ending and assigning them by "
+                                   "command is not supported yet");
+    }
+}
+
+static void log_command(struct engine *e, const struct command *c, const char *from,
+                        const char *reply)
+{
+    cJSON *j = reply ? cJSON_Parse(reply) : NULL;
+    bool ok = j && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
+    const cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "message") : NULL;
+    if (c)
+        log_msg(ok ? LOG_NOTICE : LOG_WARNING, "command[%s]: %s by %s%s%s%s%s", from,
+                command_verb_name(c->verb), c->user[0] ? c->user : "(no user)",
+                c->shipment[0] ? " on " : "", c->shipment, ok ? ": done" : ": refused: ",
+                ok ? "" : (cJSON_IsString(m) ? m->valuestring : "out of memory"));
+    else
+        log_warn("command[%s]: refused: %s", from,
+                 cJSON_IsString(m) ? m->valuestring : "out of memory");
+    cJSON_Delete(j);
+    e->commands_total++;
+}
+
+static void handle_command(struct engine *e, struct cmd_job *job)
+{
+    if (!job->mqtt) {
+        char *reply = run_command(e, &job->cmd);
+        log_command(e, &job->cmd, "socket", reply);
+        pthread_mutex_lock(&job->lock);
+        job->reply = reply;
+        job->done = true;
+        pthread_cond_signal(&job->done_cv);
+        pthread_mutex_unlock(&job->lock);
+        job_release(job);
+        return;
+    }
+    struct uplink_command *m = job->mqtt;
+    struct command_error err;
+    char *reply;
+    if (command_parse(m->verb, m->payload, m->payload_len, &job->cmd, &err) < 0) {
+        reply = command_reply_parse_error(&err);
+        log_command(e, NULL, "mqtt", reply);
+    } else {
+        reply = run_command(e, &job->cmd);
+        log_command(e, &job->cmd, "mqtt", reply);
+    }
+    const char *topic = m->response_topic ? m->response_topic : e->topic_reply;
+    int r = reply ? uplink_publish_reply(e->uplink, topic, reply, m->correlation,
+                                         m->correlation_len)
+                  : -ENOMEM;
+    if (r < 0)
+        log_warn("command[mqtt]: the reply to %s could not be sent: %s", topic, strerror(-r));
+    free(reply);
+    job_release(job);
+}
+
+static void open_control(struct engine *e)
+{
+    struct control_options co = {.path = e->cfg->control.socket,
+                                 .group = e->cfg->control.group};
+    /* Not fatal: alarms and MQTT work without it; control_open() logged why. */
+    if (control_open(&co, control_handle, e, &e->control) < 0) {
+        e->control = NULL;
+        return;
+    }
+    if (control_start(e->control) < 0) {
+        control_close(e->control);
+        e->control = NULL;
     }
 }
 
@@ -315,6 +692,8 @@ static void drain_queue(struct engine *e)
         for (size_t i = 0; i < n; i++) {
             if (msgs[i].kind == QUEUE_READING)
                 handle_reading(e, &msgs[i].u.reading, now_mono_ms);
+            else if (msgs[i].kind == QUEUE_COMMAND)
+                handle_command(e, msgs[i].u.job);
             else
                 handle_uplink(e, &msgs[i].u.uplink, now_mono_ms);
         }
@@ -544,7 +923,7 @@ static int restore_state(struct engine *e)
                 int rr = rules_reconcile(e->rules, si, a, k, an.state[i], an.level[i], now_ms,
                                          &re.ev);
                 if (rr == 1)
-                    emit_alert(e, &re);
+                    emit_alert_by(e, &re, NULL, NULL, NULL, NULL, 0);
                 else if (rr == 0 && an.state[i] != ALARM_ISA_NORMAL)
                     log_notice("alarm[%s/%s/%s]: still %s since the last run", s->id,
                                cfg->profiles[s->profile].alarms[a].id, s->sensor_ids[k],
@@ -596,6 +975,8 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
     snprintf(e->topic_alerts, TOPIC_MAX, "%s/%s/alerts", cfg->mqtt.prefix, cfg->gateway_id);
     snprintf(e->topic_telemetry, TOPIC_MAX, "%s/%s/telemetry", cfg->mqtt.prefix,
              cfg->gateway_id);
+    snprintf(e->topic_commands, TOPIC_MAX, "%s/%s/cmd/+", cfg->mqtt.prefix, cfg->gateway_id);
+    snprintf(e->topic_reply, TOPIC_MAX, "%s/%s/reply", cfg->mqtt.prefix, cfg->gateway_id);
     for (size_t i = 0; i < ns; i++)
         snprintf(e->topic_twin[i], TOPIC_MAX, "%s/%s/shipments/%s/twin", cfg->mqtt.prefix,
                  cfg->gateway_id, cfg->shipments[i].id);
@@ -638,7 +1019,8 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
         .key_file = m->tls.key_file[0] ? m->tls.key_file : NULL,
         .verify_hostname = m->tls.verify_hostname,
         .username = m->username[0] ? m->username : NULL,
-        .password = m->password_len ? m->password : NULL, .password_len = m->password_len};
+        .password = m->password_len ? m->password : NULL, .password_len = m->password_len,
+        .command_filter = e->topic_commands, .on_command = post_command};
     r = uplink_new(&uo, post_notice, e, &e->uplink);
     free(will);
     if (r < 0)
@@ -671,6 +1053,10 @@ static void wait_for_work(struct engine *e, int timeout_ms)
 static void shutdown_engine(struct engine *e)
 {
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping: finishing the last readings");
+    /* No more commands: a control client waiting for a reply gets "busy" (the handler sees the
+     * flag within 100 ms), so control_stop() does not wait on this thread. */
+    atomic_store(&e->commands_closed, true);
+    control_stop(e->control);
     log_notice("engine: stopping: %llu readings and %llu alerts this run",
                (unsigned long long)e->readings_total, (unsigned long long)e->alerts_total);
     for (size_t i = 0; i < e->host_count; i++)
@@ -721,6 +1107,7 @@ int engine_run(struct engine *e)
         e->host_count++;
     }
     open_outputs(e);
+    open_control(e);
     if (sd_watchdog_enabled(0, &e->watchdog_usec) <= 0)
         e->watchdog_usec = 0;
     sd_notifyf(0, "READY=1\nSTATUS=Running; %zu buses, %zu shipments", cfg->bus_count,
@@ -769,7 +1156,14 @@ void engine_free(struct engine *e)
     for (size_t i = 0; e->outputs && i < e->cfg->output_count; i++)
         gpio_out_free(e->outputs[i]);
     free(e->outputs);
+    control_close(e->control);
     uplink_free(e->uplink);
+    /* Commands that came in after the last turn are dropped with their jobs. */
+    struct queue_msg msg;
+    while (e->queue && queue_pop(e->queue, &msg, 1) == 1) {
+        if (msg.kind == QUEUE_COMMAND)
+            job_release(msg.u.job);
+    }
     queue_free(e->queue);
     rules_free(e->rules);
     store_close(e->store);

@@ -64,7 +64,7 @@ void queue_free(struct queue *q)
 
 int queue_push(struct queue *q, const struct queue_msg *msg)
 {
-    size_t limit = msg->kind == QUEUE_UPLINK ? q->slots : q->capacity;
+    size_t limit = msg->kind != QUEUE_READING ? q->slots : q->capacity;
     pthread_mutex_lock(&q->lock);
     if (q->count >= limit) {
         q->full_waits++;

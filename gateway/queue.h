@@ -14,6 +14,7 @@
 enum queue_kind {
     QUEUE_READING,
     QUEUE_UPLINK,
+    QUEUE_COMMAND, /* an operator command for the engine (engine.c owns the job's type) */
 };
 
 struct queue_msg {
@@ -21,6 +22,7 @@ struct queue_msg {
     union {
         struct reading reading;
         struct uplink_notice uplink;
+        void *job;
     } u;
 };
 
