@@ -85,6 +85,7 @@ struct engine {
 
     struct control *control;         /* the local control socket; NULL if it could not be had */
     atomic_bool commands_closed;     /* the engine takes no more commands (stopping) */
+    struct config *reload_config;    /* a checked new config: run() returns to apply it */
     uint64_t outbox_dropped;         /* QoS 1 telemetry dropped to keep the outbox bounded */
     bool outbox_over_logged;
     uint64_t commands_total;
@@ -541,6 +542,31 @@ static char *run_status(struct engine *e, const struct command *c)
     return reply;
 }
 
+/* Reads and checks the config file again (SIGHUP, the reload command). A good one is kept for
+ * engine_run() to hand back, which stops this engine so the gateway starts again with it; a bad
+ * one is refused and the running one stays. 0, or -EINVAL with why in msg. */
+static int prepare_reload(struct engine *e, char *msg, size_t cap)
+{
+    struct config *next = NULL;
+    struct cfg_error err = {0};
+    int r = config_load(e->cfg->path, 0, &next, &err);
+    if (r < 0) {
+        if (err.path[0])
+            snprintf(msg, cap, "%s: %s: %s", e->cfg->path, err.path, err.msg);
+        else
+            snprintf(msg, cap, "%s: %s", e->cfg->path, err.msg[0] ? err.msg : strerror(-r));
+        log_err("engine: reload refused, the running configuration stays: %s", msg);
+        sd_notifyf(0, "STATUS=Running; reload refused (bad configuration): %s", msg);
+        return -EINVAL;
+    }
+    config_free(e->reload_config);
+    e->reload_config = next;
+    snprintf(msg, cap, "%s is valid: the gateway restarts its buses and rules with it",
+             e->cfg->path);
+    log_notice("engine: reloading: %s", msg);
+    return 0;
+}
+
 static char *run_command(struct engine *e, const struct command *c)
 {
     const char *verb = command_verb_name(c->verb);
@@ -551,10 +577,12 @@ static char *run_command(struct engine *e, const struct command *c)
     case COMMAND_SHELVE:
     case COMMAND_UNSHELVE:
         return run_alarm_command(e, c);
-    case COMMAND_RELOAD:
-        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED,
-                                   "reloading the configuration is not supported yet: restart "
-                                   "the service to apply a changed config");
+    case COMMAND_RELOAD: {
+        char msg[COMMAND_MESSAGE_MAX];
+        if (prepare_reload(e, msg, sizeof(msg)) < 0)
+            return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED, msg);
+        return command_reply_ok(c, NULL);
+    }
     case COMMAND_SHIPMENT_START:
     case COMMAND_SHIPMENT_END:
     case COMMAND_ASSIGN:
@@ -1052,7 +1080,10 @@ static void wait_for_work(struct engine *e, int timeout_ms)
 
 static void shutdown_engine(struct engine *e)
 {
-    sd_notify(0, "STOPPING=1\nSTATUS=Stopping: finishing the last readings");
+    if (e->reload_config)
+        sd_notify(0, "RELOADING=1\nSTATUS=Reloading the configuration");
+    else
+        sd_notify(0, "STOPPING=1\nSTATUS=Stopping: finishing the last readings");
     /* No more commands: a control client waiting for a reply gets "busy" (the handler sees the
      * flag within 100 ms), so control_stop() does not wait on this thread. */
     atomic_store(&e->commands_closed, true);
@@ -1075,7 +1106,7 @@ static void shutdown_engine(struct engine *e)
 
     send_telemetry(e);
     put_due_twins(e, clock_mono_ms(), true);
-    put_status(e, "offline", "shutdown");
+    put_status(e, "offline", e->reload_config ? "reload" : "shutdown");
     store_flush(e->store);
     e->batch_due_mono_ms = 0;
 
@@ -1094,8 +1125,9 @@ static void shutdown_engine(struct engine *e)
     uplink_disconnect(e->uplink, 1000);
 }
 
-int engine_run(struct engine *e)
+int engine_run(struct engine *e, struct config **reload_out)
 {
+    *reload_out = NULL;
     const struct config *cfg = e->cfg;
     int r = 0;
     for (size_t i = 0; i < cfg->bus_count; i++) {
@@ -1131,8 +1163,8 @@ int engine_run(struct engine *e)
             struct signalfd_siginfo si;
             if (read(e->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    log_warn("engine: SIGHUP: reloading the configuration is not supported yet; "
-                             "restart the service to apply a changed config");
+                    char msg[COMMAND_MESSAGE_MAX];
+                    prepare_reload(e, msg, sizeof(msg));
                 } else {
                     log_notice("engine: %s received", strsignal((int)si.ssi_signo));
                     break;
@@ -1140,9 +1172,13 @@ int engine_run(struct engine *e)
             }
         }
         drain_queue(e);
+        if (e->reload_config)
+            break;
     }
 out:
     shutdown_engine(e);
+    *reload_out = e->reload_config;
+    e->reload_config = NULL;
     return r;
 }
 
@@ -1156,6 +1192,7 @@ void engine_free(struct engine *e)
     for (size_t i = 0; e->outputs && i < e->cfg->output_count; i++)
         gpio_out_free(e->outputs[i]);
     free(e->outputs);
+    config_free(e->reload_config);
     control_close(e->control);
     uplink_free(e->uplink);
     /* Commands that came in after the last turn are dropped with their jobs. */

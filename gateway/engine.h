@@ -15,10 +15,13 @@ struct engine;
  * (borrowed). 0 or a negative errno (already logged). */
 int engine_new(const struct config *config, int sigfd, struct engine **engine_out);
 
-/* Starts the bus threads and the broker connection, then runs until SIGTERM or SIGINT:
- * stops the buses, drains the queue, commits, publishes the offline status. Returns 0 after
- * a clean stop or a negative errno on a fatal error (the history is committed either way). */
-int engine_run(struct engine *engine);
+/* Starts the bus threads and the broker connection, then runs until SIGTERM or SIGINT, or a
+ * reload (SIGHUP or the reload command) with a configuration that checks out: stops the
+ * buses, drains the queue, commits, publishes the offline status (reason "reload" then).
+ * Returns 0 after a clean stop or a negative errno on a fatal error (the history is committed
+ * either way); *reload_out is the new configuration to start again with (the caller's), or
+ * NULL. A reload with a bad configuration is refused and logged, and the engine runs on. */
+int engine_run(struct engine *engine, struct config **reload_out);
 
 /* NULL is a no-op. */
 void engine_free(struct engine *engine);

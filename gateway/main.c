@@ -36,12 +36,13 @@ static void usage(FILE *out)
 struct engine_thread {
     struct engine *engine;
     int result;
+    struct config *reload; /* a new configuration to run with, or NULL */
 };
 
 static void *engine_main(void *arg)
 {
     struct engine_thread *t = arg;
-    t->result = engine_run(t->engine);
+    t->result = engine_run(t->engine, &t->reload);
     return NULL;
 }
 
@@ -126,27 +127,42 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    r = ensure_data_dir(config->data_dir);
-    if (r < 0) {
-        log_err("gateway: data_dir %s: %s", config->data_dir, strerror(-r));
-        goto out;
-    }
-    r = engine_new(config, sigfd, &engine);
-    if (r < 0) {
-        log_err("gateway: cannot start: %s", strerror(-r));
-        goto out;
-    }
-    log_info("gateway: coldchain-gateway %s starting with %s", COLDCHAIN_VERSION, config_path);
+    /* A reload stops the engine and starts a new one with the new configuration: its state is
+     * rebuilt from the history, as after a restart, so alarms carry on where they were. */
+    for (;;) {
+        r = ensure_data_dir(config->data_dir);
+        if (r < 0) {
+            log_err("gateway: data_dir %s: %s", config->data_dir, strerror(-r));
+            goto out;
+        }
+        r = engine_new(config, sigfd, &engine);
+        if (r < 0) {
+            log_err("gateway: cannot start: %s", strerror(-r));
+            goto out;
+        }
+        log_info("gateway: coldchain-gateway %s starting with %s", COLDCHAIN_VERSION,
+                 config_path);
 
-    struct engine_thread t = {.engine = engine};
-    pthread_t thread;
-    r = pthread_create(&thread, NULL, engine_main, &t);
-    if (r != 0) {
-        log_err("gateway: cannot start the engine thread: %s", strerror(r));
-        goto out;
+        struct engine_thread t = {.engine = engine};
+        pthread_t thread;
+        r = pthread_create(&thread, NULL, engine_main, &t);
+        if (r != 0) {
+            log_err("gateway: cannot start the engine thread: %s", strerror(r));
+            goto out;
+        }
+        pthread_join(thread, NULL);
+        engine_free(engine);
+        engine = NULL;
+        if (t.reload == NULL || t.result != 0) {
+            config_free(t.reload);
+            exit_status = t.result == 0 ? 0 : 1;
+            break;
+        }
+        config_free(config);
+        config = t.reload;
+        log_set_level(config->log_level);
+        log_notice("gateway: configuration reloaded from %s", config_path);
     }
-    pthread_join(thread, NULL);
-    exit_status = t.result == 0 ? 0 : 1;
     log_info("gateway: stopped%s", exit_status ? " after an error" : "");
 out:
     engine_free(engine);
