@@ -43,21 +43,27 @@ static void test_demo_example_parses_with_its_values(void)
     CU_ASSERT_EQUAL(c->store.batch_max, 64);
     CU_ASSERT_EQUAL(c->store.batch_interval_ms, 2000);
 
-    CU_ASSERT_EQUAL_FATAL(c->sensor_count, 1);
+    CU_ASSERT_EQUAL_FATAL(c->sensor_count, 2);
     CU_ASSERT_STRING_EQUAL(c->sensors[0].id, "fridge-a");
     CU_ASSERT_STRING_EQUAL(c->sensors[0].name, "Vaccine fridge A, middle shelf");
     CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].offset, 0.0, 0);
     CU_ASSERT_DOUBLE_EQUAL(c->sensors[0].calibration[QUANTITY_TEMPERATURE].gain, 1.0, 0);
     CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-a"), 0);
-    CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-b"), -ENOENT);
+    CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-b"), 1);
+    CU_ASSERT_EQUAL(config_sensor_index(c, "fridge-c"), -ENOENT);
 
-    CU_ASSERT_EQUAL_FATAL(c->bus_count, 1);
+    CU_ASSERT_EQUAL_FATAL(c->bus_count, 2);
     CU_ASSERT_STRING_EQUAL(c->buses[0].name, "fridge-bus");
     CU_ASSERT_PTR_NOT_NULL_FATAL(c->buses[0].adapter);
     CU_ASSERT_STRING_EQUAL(c->buses[0].adapter->type, "modbus-tcp");
     CU_ASSERT_PTR_NOT_NULL(c->buses[0].state);
+    CU_ASSERT_STRING_EQUAL(c->buses[1].name, "radio");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->buses[1].adapter);
+    CU_ASSERT_STRING_EQUAL(c->buses[1].adapter->type, "ble");
 
-    CU_ASSERT_EQUAL_FATAL(c->profile_count, 1);
+    /* The demo's own profile, then the preset fridge-b names directly. */
+    CU_ASSERT_EQUAL_FATAL(c->profile_count, 2);
+    CU_ASSERT_STRING_EQUAL(c->profiles[1].name, "cdc-vaccine-fridge");
     const struct config_profile *p = &c->profiles[0];
     CU_ASSERT_STRING_EQUAL(p->name, "demo-fridge");
     CU_ASSERT_PTR_NOT_NULL(strstr(p->description, "2-8 °C"));
@@ -83,7 +89,9 @@ static void test_demo_example_parses_with_its_values(void)
     CU_ASSERT_EQUAL(p->alarms[2].kind, ALARM_KIND_BUDGET);
     CU_ASSERT_EQUAL(p->alarms[2].budget_ms, 30000);
 
-    CU_ASSERT_EQUAL_FATAL(c->shipment_count, 1);
+    CU_ASSERT_EQUAL_FATAL(c->shipment_count, 2);
+    CU_ASSERT_STRING_EQUAL(c->shipments[1].id, "fridge-b");
+    CU_ASSERT_EQUAL(c->shipments[1].profile, 1);
     const struct config_shipment *s = &c->shipments[0];
     CU_ASSERT_STRING_EQUAL(s->id, "fridge-a");
     CU_ASSERT_STRING_EQUAL(s->kind, "storage");
