@@ -576,7 +576,7 @@ static int parse_sensors(const cJSON *root, struct parse *p)
     struct cfg_error *err = p->err;
     const cJSON *arr;
     char path[sizeof(err->path)];
-    size_t count, first, dup;
+    size_t count = 0, first = 0, dup = 0;
 
     int rc = cfg_get_array(root, "", "sensors", true, &arr, err);
     if (rc < 0)
@@ -950,7 +950,7 @@ static int parse_shipments(const cJSON *root, struct parse *p)
     struct cfg_error *err = p->err;
     const cJSON *arr;
     char path[sizeof(err->path)];
-    size_t count = 0, first, dup;
+    size_t count = 0, first = 0, dup = 0;
     size_t *seen_by = NULL;
     struct name_ref *refs = NULL;
 

@@ -40,6 +40,11 @@
  * way through the queue is judged before time moves past it (docs/rules.md "Time"). */
 #define TICK_LAG_MS 1000
 #define TICK_INTERVAL_MS 1000
+/* A reload's verdict: the config path (512), the JSON path (192) and what was expected (512). */
+#define RELOAD_MESSAGE_MAX 1280
+/* A publish the broker refused (an ACL, a quota) is sent again after this, doubling up to the
+ * reconnect ceiling: never dropped (it may be an alert), never in a tight loop. */
+#define REFUSED_RETRY_MIN_MS 1000
 
 struct engine {
     const struct config *cfg;
@@ -76,6 +81,8 @@ struct engine {
     int64_t backoff_ms;
     int64_t reconnect_due_mono_ms;
     int64_t outbox_cursor;           /* highest outbox id handed to Paho in this session */
+    int64_t outbox_paused_until_mono_ms; /* after the broker refused a message; 0: not paused */
+    int64_t refused_backoff_ms;      /* 0 until the broker refuses one */
 
     int64_t started_ms;
     uint64_t watchdog_usec;
@@ -105,6 +112,9 @@ static void post_notice(void *arg, const struct uplink_notice *notice)
 
 static void pump_outbox(struct engine *e)
 {
+    if (e->outbox_paused_until_mono_ms && clock_mono_ms() < e->outbox_paused_until_mono_ms)
+        return;
+    e->outbox_paused_until_mono_ms = 0;
     while (e->connected && uplink_in_flight(e->uplink) < MAX_IN_FLIGHT) {
         struct store_outbox_msg msg;
         int r = store_outbox_next(e->store, e->outbox_cursor, &msg);
@@ -578,7 +588,7 @@ static char *run_command(struct engine *e, const struct command *c)
     case COMMAND_UNSHELVE:
         return run_alarm_command(e, c);
     case COMMAND_RELOAD: {
-        char msg[COMMAND_MESSAGE_MAX];
+        char msg[RELOAD_MESSAGE_MAX];
         if (prepare_reload(e, msg, sizeof(msg)) < 0)
             return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED, msg);
         return command_reply_ok(c, NULL);
@@ -700,13 +710,29 @@ static void handle_uplink(struct engine *e, const struct uplink_notice *n, int64
         sd_notify(0, "STATUS=Running; connection to the broker lost");
         break;
     case UPLINK_DELIVERED:
-        if (n->tag > 0)
+        if (n->tag > 0) {
             store_outbox_ack(e->store, n->tag);
+            e->refused_backoff_ms = 0;
+        }
         break;
     case UPLINK_FAILED:
         /* Send it again, after whatever is before it. */
         if (n->tag > 0 && n->tag <= e->outbox_cursor)
             e->outbox_cursor = n->tag - 1;
+        /* A PUBACK with a failure reason (0x80 and up: not authorized, quota exceeded, ...)
+         * comes back at once: wait before sending it again, and say so once. */
+        if (n->tag > 0 && n->rc >= 0x80) {
+            if (e->refused_backoff_ms == 0)
+                log_err("mqtt[%s]: the broker refuses to take a message from the outbox (MQTT "
+                        "reason 0x%02X): check the broker's ACL for this gateway's topics; "
+                        "retrying with back-off, nothing is dropped",
+                        m->uri, (unsigned)n->rc);
+            e->refused_backoff_ms = e->refused_backoff_ms == 0 ? REFUSED_RETRY_MIN_MS
+                                    : e->refused_backoff_ms * 2 > m->reconnect_max_ms
+                                        ? m->reconnect_max_ms
+                                        : e->refused_backoff_ms * 2;
+            e->outbox_paused_until_mono_ms = now_mono_ms + e->refused_backoff_ms;
+        }
         break;
     }
 }
@@ -831,6 +857,7 @@ static int next_timeout_ms(struct engine *e, int64_t now_mono_ms)
     }
     if (e->watchdog_usec)
         due = min_due(due, e->watchdog_due_mono_ms);
+    due = min_due(due, e->outbox_paused_until_mono_ms);
     for (size_t i = 0; i < e->cfg->output_count; i++) {
         if (e->outputs[i])
             due = min_due(due, gpio_out_next_change_ms(e->outputs[i]));
@@ -1163,7 +1190,7 @@ int engine_run(struct engine *e, struct config **reload_out)
             struct signalfd_siginfo si;
             if (read(e->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    char msg[COMMAND_MESSAGE_MAX];
+                    char msg[RELOAD_MESSAGE_MAX];
                     prepare_reload(e, msg, sizeof(msg));
                 } else {
                     log_notice("engine: %s received", strsignal((int)si.ssi_signo));
