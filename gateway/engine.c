@@ -152,11 +152,24 @@ static void put_status(struct engine *e, const char *state, const char *reason)
 
 static void put_due_twins(struct engine *e, int64_t now_mono_ms, bool force)
 {
+    struct messages_health health = {.started_ms = e->started_ms,
+                                     .broker_connected = e->connected,
+                                     .clock_synced = clock_wall_synced(),
+                                     .outbox = -1,
+                                     .outbox_dropped = e->outbox_dropped,
+                                     .buses = e->cfg->bus_count};
+    bool any = false;
+    for (size_t i = 0; i < e->cfg->shipment_count && !any; i++)
+        any = e->twin_dirty[i] && (force || now_mono_ms >= e->twin_due_mono_ms[i]);
+    if (!any)
+        return;
+    store_outbox_count(e->store, &health.outbox);
     for (size_t i = 0; i < e->cfg->shipment_count; i++) {
         if (!e->twin_dirty[i] || (!force && now_mono_ms < e->twin_due_mono_ms[i]))
             continue;
         put_outbox(e, e->topic_twin[i],
-                   messages_twin(e->cfg, i, e->rules, e->shipment_started_ms[i], clock_wall_ms()),
+                   messages_twin(e->cfg, i, e->rules, e->shipment_started_ms[i], clock_wall_ms(),
+                                 &health),
                    true, true);
         e->twin_dirty[i] = false;
         e->twin_due_mono_ms[i] = now_mono_ms + e->cfg->mqtt.twin_interval_ms;
@@ -226,8 +239,12 @@ static int emit_alert_by(struct engine *e, const struct rules_event *re, const c
         .since_ms = ev->since_ms,
         .amount_ms = ev->amount_ms,
     };
+    /* Without the kernel's randomness (it cannot fail on Linux >= 3.17 once booted), an id
+     * still unique on this gateway and still shaped as a UUID: the time and the seq. */
     if (messages_uuid(sa.id, sizeof(sa.id)) < 0)
-        snprintf(sa.id, sizeof(sa.id), "%.24s-%llu", cfg->gateway_id, (unsigned long long)sa.seq);
+        snprintf(sa.id, sizeof(sa.id), "%08llx-0000-4000-8000-%012llx",
+                 (unsigned long long)(ev->ts_ms / 1000) & 0xFFFFFFFFull,
+                 (unsigned long long)sa.seq & 0xFFFFFFFFFFFFull);
     snprintf(sa.shipment_id, sizeof(sa.shipment_id), "%s", s->id);
     snprintf(sa.alarm_id, sizeof(sa.alarm_id), "%s", def->id);
     snprintf(sa.sensor_id, sizeof(sa.sensor_id), "%s", sensor_id);

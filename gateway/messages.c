@@ -233,8 +233,19 @@ static bool add_sensor(cJSON *arr, const struct config *config, size_t shipment,
     return ok;
 }
 
+static bool add_health(cJSON *root, const struct messages_health *h, int64_t now_ms)
+{
+    cJSON *o = cJSON_AddObjectToObject(root, "health");
+    return o && cJSON_AddNumberToObject(o, "uptime_s", (double)((now_ms - h->started_ms) / 1000)) &&
+           cJSON_AddBoolToObject(o, "broker_connected", h->broker_connected) &&
+           cJSON_AddBoolToObject(o, "clock_synced", h->clock_synced) &&
+           cJSON_AddNumberToObject(o, "outbox", (double)h->outbox) &&
+           cJSON_AddNumberToObject(o, "outbox_dropped", (double)h->outbox_dropped) &&
+           cJSON_AddNumberToObject(o, "buses", (double)h->buses);
+}
+
 char *messages_twin(const struct config *config, size_t shipment, const struct rules *rules,
-                    int64_t started_ms, int64_t now_ms)
+                    int64_t started_ms, int64_t now_ms, const struct messages_health *health)
 {
     const struct config_shipment *s = &config->shipments[shipment];
     const struct config_profile *p = &config->profiles[s->profile];
@@ -279,8 +290,9 @@ char *messages_twin(const struct config *config, size_t shipment, const struct r
                  cJSON_AddStringToObject(o, "sensor", s->sensor_ids[k]) &&
                  cJSON_AddStringToObject(o, "state", state) &&
                  cJSON_AddStringToObject(o, "severity", alarm_severity_name(def->severity)) &&
-                 cJSON_AddStringToObject(o, "condition", alarm_condition_name(def->condition)) &&
-                 add_value(o, "limit", def->limit) &&
+                 (!has_limit(def->kind) ||
+                  (cJSON_AddStringToObject(o, "condition", alarm_condition_name(def->condition)) &&
+                   add_value(o, "limit", def->limit))) &&
                  (normal ? cJSON_AddNullToObject(o, "since") : add_time(o, "since", inst->since_ms)) &&
                  add_value(o, "worst", normal ? (double)NAN : inst->worst) &&
                  cJSON_AddNumberToObject(o, "beyond_s", (double)(inst->beyond_ms / 1000)) &&
@@ -298,6 +310,8 @@ char *messages_twin(const struct config *config, size_t shipment, const struct r
     }
     if (ok)
         ok = cJSON_AddNumberToObject(root, "active_alarms", active) != NULL;
+    if (ok && health)
+        ok = add_health(root, health, now_ms);
     return finish(root, ok);
 }
 

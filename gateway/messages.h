@@ -31,9 +31,20 @@ struct messages_alert {
 };
 char *messages_alert(const struct messages_alert *alert);
 
-/* The twin of config->shipments[shipment], from the rules' instances and summaries. */
+/* The gateway's health as the twin carries it (docs/mqtt.md "health"). */
+struct messages_health {
+    int64_t started_ms;       /* when the daemon (this engine) started */
+    bool broker_connected;    /* at the time the twin was built (a twin queued offline says so) */
+    bool clock_synced;        /* the wall clock is NTP-synchronised */
+    int64_t outbox;           /* messages waiting for the broker; -1 unknown */
+    uint64_t outbox_dropped;  /* QoS 1 telemetry dropped to keep the outbox bounded */
+    size_t buses;             /* bus threads configured */
+};
+
+/* The twin of config->shipments[shipment], from the rules' instances and summaries; health
+ * (may be NULL: no "health") is the gateway's. */
 char *messages_twin(const struct config *config, size_t shipment, const struct rules *rules,
-                    int64_t started_ms, int64_t now_ms);
+                    int64_t started_ms, int64_t now_ms, const struct messages_health *health);
 
 /* Writes a random (version 4) UUID as text into buf (cap >= 37). 0 or -errno. */
 int messages_uuid(char *buf, size_t cap);

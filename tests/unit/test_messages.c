@@ -189,7 +189,18 @@ static void test_twin_reports_sensors_summaries_and_alarms(void)
     r.ts_ms += 60000;
     CU_ASSERT_EQUAL(rules_feed(rules, &r, ev, 32), 1);
 
-    cJSON *j = parse_and_free(messages_twin(cfg, 0, rules, 1690000000000, 1700000060000));
+    struct messages_health health = {.started_ms = 1700000000000, .broker_connected = true,
+                                     .clock_synced = false, .outbox = 3, .outbox_dropped = 7,
+                                     .buses = 2};
+    cJSON *j = parse_and_free(
+        messages_twin(cfg, 0, rules, 1690000000000, 1700000060000, &health));
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "health");
+    CU_ASSERT_EQUAL(num(h, "uptime_s"), 60);
+    CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "broker_connected")));
+    CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(h, "clock_synced")));
+    CU_ASSERT_EQUAL(num(h, "outbox"), 3);
+    CU_ASSERT_EQUAL(num(h, "outbox_dropped"), 7);
+    CU_ASSERT_EQUAL(num(h, "buses"), 2);
     const cJSON *ship = cJSON_GetObjectItemCaseSensitive(j, "shipment");
     CU_ASSERT_STRING_EQUAL(str(ship, "id"), "ship-1");
     CU_ASSERT_STRING_EQUAL(str(ship, "kind"), "storage");
