@@ -167,6 +167,11 @@ static int bind_socket(struct control *ctl, gid_t gid, const char *group)
         log_err("control: %s: chmod 0660: %s", ctl->path, strerror(-rc));
         goto fail;
     }
+    /* A socket created with the daemon's own group needs no chown, which our unit's system
+     * call filter (~@privileged) would refuse. */
+    struct stat made;
+    if (gid != (gid_t)-1 && stat(ctl->path, &made) == 0 && made.st_gid == gid)
+        gid = (gid_t)-1;
     if (gid != (gid_t)-1 && chown(ctl->path, (uid_t)-1, gid) != 0) {
         rc = -errno;
         log_err("control: %s: cannot give the socket to group \"%s\": %s (the daemon must run "

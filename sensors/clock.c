@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <sys/timex.h>
+#include <unistd.h>
 
 bool clock_wall_synced(void)
 {
@@ -10,9 +11,12 @@ bool clock_wall_synced(void)
      * STA_UNSYNC set until an NTP client (chrony, systemd-timesyncd) has disciplined the clock;
      * on a box without an RTC that is the difference between a 1970 timestamp and a real one. */
     struct timex tx = {0};
-    if (ntp_adjtime(&tx) == -1)
-        return false;
-    return (tx.status & STA_UNSYNC) == 0;
+    if (ntp_adjtime(&tx) != -1)
+        return (tx.status & STA_UNSYNC) == 0;
+    /* Under systemd's ProtectClock= (our unit) even this read is refused (EPERM: systemd
+     * issue #26413). systemd-timesyncd then says it: it creates this file once it has
+     * synchronised the clock (timesyncd.conf(5)). chrony and ntpd write no such file. */
+    return access("/run/systemd/timesync/synchronized", F_OK) == 0;
 }
 
 char *clock_format_rfc3339(int64_t ts_ms, char *buf, size_t cap)
