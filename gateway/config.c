@@ -1427,6 +1427,102 @@ out:
     return rc;
 }
 
+/* ---- shipments started, assigned and ended at run time (the store's lifecycle) ---- */
+
+int config_find_shipment(const struct config *c, const char *id)
+{
+    for (size_t i = 0; i < c->shipment_count; i++) {
+        if (strcmp(c->shipments[i].id, id) == 0)
+            return (int)i;
+    }
+    return -ENOENT;
+}
+
+int config_add_shipment(struct config *c, const char *id, const char *kind, const char *profile,
+                        const char *description, const char (*sensors)[READING_SENSOR_ID_MAX],
+                        size_t sensor_count, struct cfg_error *err)
+{
+    if (!cfg_is_identifier(id, CONFIG_ID_MAX))
+        return cfg_fail(err, "shipment", "expected a shipment id, got \"%.40s\"", id);
+    if (config_find_shipment(c, id) >= 0)
+        return cfg_fail(err, "shipment", "shipment \"%s\" exists already", id);
+    if (strcmp(kind, "storage") != 0 && strcmp(kind, "transit") != 0)
+        return cfg_fail(err, "kind", "expected storage or transit, got \"%.40s\"", kind);
+    if (c->shipment_count >= MAX_SHIPMENTS)
+        return cfg_fail(err, "shipment", "at most %d shipments", MAX_SHIPMENTS);
+    for (size_t k = 0; k < sensor_count; k++) {
+        if (config_sensor_index(c, sensors[k]) < 0)
+            return cfg_fail(err, "sensors", "sensor \"%.40s\" is not declared in sensors[]",
+                            sensors[k]);
+        for (size_t j = 0; j < k; j++) {
+            if (strcmp(sensors[j], sensors[k]) == 0)
+                return cfg_fail(err, "sensors", "sensor \"%s\" is listed twice", sensors[k]);
+        }
+    }
+    long prof = find_profile(c, profile);
+    if (prof == -ENOMEM)
+        return -ENOMEM;
+    if (prof < 0)
+        return cfg_fail(err, "profile", "unknown profile \"%.40s\": neither a profile of the "
+                        "configuration nor a preset", profile);
+    struct config_shipment *grown =
+        realloc(c->shipments, (c->shipment_count + 1) * sizeof(*c->shipments));
+    if (!grown)
+        return -ENOMEM;
+    c->shipments = grown;
+    struct config_shipment *sh = &c->shipments[c->shipment_count];
+    memset(sh, 0, sizeof(*sh));
+    snprintf(sh->id, sizeof(sh->id), "%s", id);
+    snprintf(sh->kind, sizeof(sh->kind), "%s", kind);
+    snprintf(sh->description, sizeof(sh->description), "%s", description ? description : "");
+    sh->profile = (size_t)prof;
+    sh->sensor_ids = calloc(sensor_count + 1, sizeof(*sh->sensor_ids));
+    sh->budget_used_ms = calloc(c->profiles[prof].alarm_count + 1, sizeof(*sh->budget_used_ms));
+    if (!sh->sensor_ids || !sh->budget_used_ms) {
+        free(sh->sensor_ids);
+        free(sh->budget_used_ms);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < sensor_count; k++)
+        snprintf(sh->sensor_ids[k], sizeof(sh->sensor_ids[k]), "%s", sensors[k]);
+    sh->sensor_count = sensor_count;
+    c->shipment_count++;
+    return 0;
+}
+
+int config_assign_sensor(struct config *c, size_t shipment, const char *sensor,
+                         struct cfg_error *err)
+{
+    if (shipment >= c->shipment_count)
+        return -EINVAL;
+    struct config_shipment *sh = &c->shipments[shipment];
+    if (config_sensor_index(c, sensor) < 0)
+        return cfg_fail(err, "sensors", "sensor \"%.40s\" is not declared in sensors[]", sensor);
+    for (size_t k = 0; k < sh->sensor_count; k++) {
+        if (strcmp(sh->sensor_ids[k], sensor) == 0)
+            return 0; /* assigned already: nothing to do */
+    }
+    char (*grown)[READING_SENSOR_ID_MAX] =
+        realloc(sh->sensor_ids, (sh->sensor_count + 1) * sizeof(*sh->sensor_ids));
+    if (!grown)
+        return -ENOMEM;
+    sh->sensor_ids = grown;
+    snprintf(sh->sensor_ids[sh->sensor_count], sizeof(sh->sensor_ids[0]), "%s", sensor);
+    sh->sensor_count++;
+    return 0;
+}
+
+void config_remove_shipment(struct config *c, size_t shipment)
+{
+    if (shipment >= c->shipment_count)
+        return;
+    free(c->shipments[shipment].sensor_ids);
+    free(c->shipments[shipment].budget_used_ms);
+    memmove(&c->shipments[shipment], &c->shipments[shipment + 1],
+            (c->shipment_count - shipment - 1) * sizeof(*c->shipments));
+    c->shipment_count--;
+}
+
 void config_print_error(FILE *out, const char *file, int rc, const struct cfg_error *err)
 {
     if (err->path[0])

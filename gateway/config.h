@@ -145,6 +145,22 @@ int config_load(const char *path, unsigned flags, struct config **config_out,
  * <what was expected>", or "<file>: <why it could not be read>". */
 void config_print_error(FILE *out, const char *file, int rc, const struct cfg_error *err);
 
+/* Shipments started, assigned and ended at run time (by command; the store keeps them). The
+ * index of the shipment with that id, or -ENOENT. */
+int config_find_shipment(const struct config *config, const char *id);
+/* Adds a shipment: id new and an identifier, kind "storage" or "transit", profile one of the
+ * configuration's or a preset (added to the profiles on first use), sensors declared and
+ * distinct. 0, -EINVAL with err naming what is wrong, or -ENOMEM. */
+int config_add_shipment(struct config *config, const char *id, const char *kind,
+                        const char *profile, const char *description,
+                        const char (*sensors)[READING_SENSOR_ID_MAX], size_t sensor_count,
+                        struct cfg_error *err);
+/* Adds a declared sensor to a shipment (0 if it has it already), -EINVAL with err, -ENOMEM. */
+int config_assign_sensor(struct config *config, size_t shipment, const char *sensor,
+                         struct cfg_error *err);
+/* Removes a shipment (an ended one: it is no longer watched). Later indexes move down. */
+void config_remove_shipment(struct config *config, size_t shipment);
+
 /* Frees a config and closes its adapters' states. NULL is a no-op. */
 void config_free(struct config *config);
 
