@@ -4,6 +4,8 @@
  *   coldchainctl decode ble HEX [--address MAC]
  *   coldchainctl [--socket PATH | -c CONFIG] [--json] status | ack | shelve | unshelve |
  *                shipment start | shipment end | assign | reload ...
+ *   coldchainctl [-c CONFIG] [--json] shipments | show | history | events | report ...
+ *                [--db PATH]   (the history, read-only: tools/ctl_history.h)
  *
  * replay runs the gateway's own rules (config_rules_new(), the same calibration) over a CSV of
  * readings and prints one JSON object per line: every alarm transition in the order the rules
@@ -40,6 +42,7 @@
 #include "command.h"
 #include "config.h"
 #include "control.h"
+#include "ctl_history.h"
 #include "reading_csv.h"
 #include "rules.h"
 #include "version.h"
@@ -57,6 +60,8 @@ static void usage(FILE *out)
             "Usage: coldchainctl replay -c CONFIG READINGS.csv\n"
             "       coldchainctl decode ble HEX [--address MAC]\n"
             "       coldchainctl [--socket PATH | -c CONFIG] [--json] COMMAND\n"
+            "       coldchainctl [-c CONFIG] [--json] shipments | show | history | events |\n"
+            "                    report ... [--db PATH]\n"
             "       coldchainctl --version | --help\n\n"
             "Commands to the running gateway, through its control socket:\n"
             "  status\n"
@@ -85,7 +90,8 @@ static void usage(FILE *out)
             "        values it carries; values the format marks invalid are listed in \"faults\".\n"
             "        Exit 0 decoded, 1 no decoder knows the data, 2 malformed hex or data.\n\n"
             "Exit status (replay): 0 done, 65 bad lines (reported, the rest replayed), 66 unreadable\n"
-            "CSV, 78 bad config, 2 usage.\n");
+            "CSV, 78 bad config, 2 usage.\n\n");
+    ctl_history_usage(out);
 }
 
 /* Prints one JSON object on its own line; false when out of memory. */
@@ -880,6 +886,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *verb = argv[optind++];
+    if (ctl_history_is_verb(verb))
+        return ctl_history_main(argc - optind + 1, argv + optind - 1, config_path, ctl.json);
     if (is_control_verb(verb)) {
         ctl.config_path = config_path;
         return run_command(argc - optind + 1, argv + optind - 1, &ctl);
