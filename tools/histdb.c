@@ -153,6 +153,14 @@ int histdb_open(const char *path, struct histdb **db_out)
         goto out;
     }
     db->version = (int)version;
+    /* One read transaction for the whole command: every query sees the same committed state
+     * (a count and the rows it counts, the readings and their alerts), whatever the daemon
+     * commits meanwhile. In WAL mode it does not block the daemon; the WAL only grows until it
+     * ends. */
+    if (sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(db, "begin a read transaction");
+        goto out;
+    }
     *db_out = db;
     db = NULL;
 out:
@@ -164,8 +172,11 @@ void histdb_close(struct histdb *db)
 {
     if (db == NULL)
         return;
-    if (db->db != NULL)
+    if (db->db != NULL) {
+        if (!sqlite3_get_autocommit(db->db))
+            sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL); /* nothing was written */
         sqlite3_close(db->db);
+    }
     free(db->path);
     free(db);
 }
@@ -359,52 +370,129 @@ out:
     return 0;
 }
 
-/* Builds "<head> WHERE (<window> OR ...) [AND ts_ms >= ?] [AND ts_ms < ?] <tail>" and prepares
- * it with its parameters bound; *stmt_out is NULL when no window passes the sensor filter (no
- * rows). One OR term per window lets SQLite use the (sensor_id, ts_ms) index for each. */
-static int prepare_readings(struct histdb *db, const char *head, const char *tail,
-                            const struct histdb_window *windows, size_t count,
-                            const struct histdb_filter *filter, sqlite3_stmt **stmt_out)
+/* The part of window w that the filter keeps, as [from, to); false when nothing is left. */
+static bool narrow(const struct histdb_window *w, const struct histdb_filter *f,
+                   struct histdb_window *out)
 {
-    static const struct histdb_filter none = {0};
-    static const char term[] = "(sensor_id = ? AND ts_ms >= ? AND ts_ms < ?)";
-    const struct histdb_filter *f = filter != NULL ? filter : &none;
-    size_t used = 0;
-    for (size_t i = 0; i < count; i++)
-        used += f->sensor == NULL || strcmp(f->sensor, windows[i].sensor_id) == 0;
-    *stmt_out = NULL;
-    if (used == 0)
-        return 0;
-    size_t cap = strlen(head) + strlen(tail) + used * (sizeof(term) + 4) + 64;
-    char *sql = malloc(cap);
-    if (sql == NULL)
-        return -ENOMEM;
-    size_t len = (size_t)snprintf(sql, cap, "%s WHERE (", head);
-    for (size_t i = 0, n = 0; i < count; i++) {
-        if (f->sensor != NULL && strcmp(f->sensor, windows[i].sensor_id) != 0)
-            continue;
-        len += (size_t)snprintf(sql + len, cap - len, "%s%s", n++ ? " OR " : "", term);
-    }
-    snprintf(sql + len, cap - len, ")%s%s %s", f->has_from ? " AND ts_ms >= ?" : "",
-             f->has_to ? " AND ts_ms < ?" : "", tail);
+    if (f->sensor != NULL && strcmp(f->sensor, w->sensor_id) != 0)
+        return false;
+    *out = *w;
+    if (f->has_from && f->from_ms > out->from_ms)
+        out->from_ms = f->from_ms;
+    if (f->has_to && f->to_ms < out->to_ms)
+        out->to_ms = f->to_ms;
+    return out->from_ms < out->to_ms;
+}
+
+struct extent {
+    uint64_t rows;
+    int64_t first_ms, last_ms; /* stamps */
+    int64_t lo_id, hi_id;      /* row ids */
+};
+
+/* Count, stamps and row ids of the readings in the windows, window by window through the
+ * (sensor_id, ts_ms) index: a covering index scan, constant memory. An OR of the windows in one
+ * query would make SQLite collect every matching row id in memory first (its MULTI-INDEX OR).
+ * A sensor's windows of one shipment do not overlap, so the counts add up. */
+static int extent_of(struct histdb *db, const struct histdb_window *windows, size_t count,
+                     const struct histdb_filter *f, struct extent *out)
+{
     sqlite3_stmt *stmt = NULL;
     int rc = 0;
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT COUNT(*), MIN(ts_ms), MAX(ts_ms), MIN(id), MAX(id) "
+                           "FROM readings WHERE sensor_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        rc = db_error(db, "prepare the readings count");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct histdb_window w;
+        if (!narrow(&windows[i], f, &w))
+            continue;
+        sqlite3_bind_text(stmt, 1, w.sensor_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 2, w.from_ms);
+        sqlite3_bind_int64(stmt, 3, w.to_ms);
+        if (sqlite3_step(stmt) != SQLITE_ROW) {
+            rc = db_error(db, "count the readings");
+            goto out;
+        }
+        int64_t n = sqlite3_column_int64(stmt, 0);
+        if (n > 0) {
+            int64_t first = sqlite3_column_int64(stmt, 1), last = sqlite3_column_int64(stmt, 2);
+            int64_t lo = sqlite3_column_int64(stmt, 3), hi = sqlite3_column_int64(stmt, 4);
+            bool none = out->rows == 0;
+            out->first_ms = none || first < out->first_ms ? first : out->first_ms;
+            out->last_ms = none || last > out->last_ms ? last : out->last_ms;
+            out->lo_id = none || lo < out->lo_id ? lo : out->lo_id;
+            out->hi_id = none || hi > out->hi_id ? hi : out->hi_id;
+            out->rows += (uint64_t)n;
+        }
+        sqlite3_reset(stmt);
+    }
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int histdb_readings_extent(struct histdb *db, const struct histdb_window *windows, size_t count,
+                           const struct histdb_filter *filter, uint64_t *rows_out,
+                           int64_t *first_ms_out, int64_t *last_ms_out)
+{
+    static const struct histdb_filter none = {0};
+    struct extent e;
+    int rc = extent_of(db, windows, count, filter ? filter : &none, &e);
+    if (rc < 0)
+        return rc;
+    if (rows_out != NULL)
+        *rows_out = e.rows;
+    if (first_ms_out != NULL)
+        *first_ms_out = e.first_ms;
+    if (last_ms_out != NULL)
+        *last_ms_out = e.last_ms;
+    return 0;
+}
+
+/* The rows: a scan of the table by row id over [lo_id, hi_id], the order they were stored, with
+ * the windows as a filter. The unary + keeps SQLite from answering the OR through the index
+ * (which would gather the row ids in memory and sort them): the scan holds one row at a time. */
+static int prepare_scan(struct histdb *db, const struct histdb_window *windows, size_t count,
+                        const struct histdb_filter *f, const struct extent *e,
+                        sqlite3_stmt **stmt_out)
+{
+    static const char head[] = "SELECT id, sensor_id, quantity, ts_ms, value, flags FROM readings "
+                               "WHERE id BETWEEN ? AND ? AND (";
+    static const char term[] = "(+sensor_id = ? AND +ts_ms >= ? AND +ts_ms < ?)";
+    size_t cap = sizeof(head) + count * (sizeof(term) + 4) + 32;
+    char *sql = malloc(cap);
+    sqlite3_stmt *stmt = NULL;
+    int rc = 0;
+    if (sql == NULL)
+        return -ENOMEM;
+    size_t len = (size_t)snprintf(sql, cap, "%s", head);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        struct histdb_window w;
+        if (narrow(&windows[i], f, &w))
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s", n++ ? " OR " : "", term);
+    }
+    snprintf(sql + len, cap - len, ") ORDER BY id");
     if (sqlite3_prepare_v2(db->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         rc = db_error(db, "prepare the readings query");
         goto out;
     }
     int p = 1;
+    sqlite3_bind_int64(stmt, p++, e->lo_id);
+    sqlite3_bind_int64(stmt, p++, e->hi_id);
     for (size_t i = 0; i < count; i++) {
-        if (f->sensor != NULL && strcmp(f->sensor, windows[i].sensor_id) != 0)
+        struct histdb_window w;
+        if (!narrow(&windows[i], f, &w))
             continue;
-        sqlite3_bind_text(stmt, p++, windows[i].sensor_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, p++, windows[i].from_ms);
-        sqlite3_bind_int64(stmt, p++, windows[i].to_ms);
+        sqlite3_bind_text(stmt, p++, w.sensor_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, p++, w.from_ms);
+        sqlite3_bind_int64(stmt, p++, w.to_ms);
     }
-    if (f->has_from)
-        sqlite3_bind_int64(stmt, p++, f->from_ms);
-    if (f->has_to)
-        sqlite3_bind_int64(stmt, p++, f->to_ms);
     *stmt_out = stmt;
     stmt = NULL;
 out:
@@ -413,49 +501,22 @@ out:
     return rc;
 }
 
-int histdb_readings_extent(struct histdb *db, const struct histdb_window *windows, size_t count,
-                           const struct histdb_filter *filter, uint64_t *rows_out,
-                           int64_t *first_ms_out, int64_t *last_ms_out)
-{
-    sqlite3_stmt *stmt = NULL;
-    uint64_t rows = 0;
-    int64_t first = 0, last = 0;
-    int rc = prepare_readings(db, "SELECT COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM readings", "",
-                              windows, count, filter, &stmt);
-    if (rc < 0 || stmt == NULL)
-        goto out;
-    if (sqlite3_step(stmt) != SQLITE_ROW) {
-        rc = db_error(db, "count the readings");
-        goto out;
-    }
-    rows = (uint64_t)sqlite3_column_int64(stmt, 0);
-    first = sqlite3_column_int64(stmt, 1); /* NULL reads as 0 when there are no rows */
-    last = sqlite3_column_int64(stmt, 2);
-out:
-    sqlite3_finalize(stmt);
-    if (rc == 0) {
-        if (rows_out != NULL)
-            *rows_out = rows;
-        if (first_ms_out != NULL)
-            *first_ms_out = first;
-        if (last_ms_out != NULL)
-            *last_ms_out = last;
-    }
-    return rc;
-}
-
 int histdb_readings_each(struct histdb *db, const struct histdb_window *windows, size_t count,
                          const struct histdb_filter *filter,
                          int (*fn)(void *arg, const struct histdb_reading *row), void *arg)
 {
+    static const struct histdb_filter none = {0};
+    const struct histdb_filter *f = filter ? filter : &none;
     sqlite3_stmt *stmt = NULL;
+    struct extent e;
     int src;
     /* By row id: the order they were stored, which is the order the engine judged them in
      * (gateway/store.h store_readings_each()), so a summary computed here is the live one. */
-    int rc =
-        prepare_readings(db, "SELECT id, sensor_id, quantity, ts_ms, value, flags FROM readings",
-                         "ORDER BY id", windows, count, filter, &stmt);
-    if (rc < 0 || stmt == NULL)
+    int rc = extent_of(db, windows, count, f, &e);
+    if (rc < 0 || e.rows == 0)
+        goto out;
+    rc = prepare_scan(db, windows, count, f, &e, &stmt);
+    if (rc < 0)
         goto out;
     while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct histdb_reading row = {.row_id = sqlite3_column_int64(stmt, 0)};
