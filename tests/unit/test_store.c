@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cunit_main.h"
 #include "store.h"
 
@@ -107,7 +108,7 @@ static struct store_alert alert_of(uint64_t seq, const char *alarm_id, const cha
 #define ALERT_TOPIC "coldchain/v1/gw1/alerts"
 #define ALERT_PAYLOAD "{\"id\":\"x\",\"seq\":1}"
 
-static void test_new_store_has_schema_v2_in_wal_mode(void)
+static void test_new_store_has_schema_v3_in_wal_mode(void)
 {
     struct store *store = open_store();
     CU_ASSERT_EQUAL(store_alert_seq_next(store), 1);
@@ -115,7 +116,7 @@ static void test_new_store_has_schema_v2_in_wal_mode(void)
     store_close(store);
 
     sqlite3 *db = open_raw();
-    CU_ASSERT_EQUAL(raw_int(db, "PRAGMA user_version"), 2);
+    CU_ASSERT_EQUAL(raw_int(db, "PRAGMA user_version"), 3);
     /* journal_mode is persistent in the file for WAL, so a raw connection sees it too. */
     sqlite3_stmt *stmt = NULL;
     CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
@@ -123,8 +124,14 @@ static void test_new_store_has_schema_v2_in_wal_mode(void)
     CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(stmt, 0), "wal");
     sqlite3_finalize(stmt);
     CU_ASSERT_EQUAL(raw_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND "
-                                "name IN ('shipments', 'readings', 'alerts', 'outbox')"),
-                    4);
+                                "name IN ('shipments', 'readings', 'alerts', 'outbox', "
+                                "'shipment_sensors', 'events', 'seals', 'meta')"),
+                    8);
+    /* The chain starts with "created", chained to the genesis hash. */
+    CU_ASSERT_EQUAL(raw_int(db, "SELECT COUNT(*) FROM events"), 1);
+    CU_ASSERT_EQUAL(raw_int(db, "SELECT COUNT(*) FROM events WHERE id = 1 AND kind = 'created' "
+                                "AND prev_hash = '" AUDIT_GENESIS_HASH "' AND length(hash) = 64"),
+                    1);
     sqlite3_close(db);
 }
 
@@ -719,7 +726,464 @@ static void test_v1_history_migrates_and_keeps_announced_state(void)
     CU_ASSERT_STRING_EQUAL(last.state, "active");
     CU_ASSERT_EQUAL(store_alert_seq_next(store), 2);
     store_close(store);
-    CU_ASSERT_EQUAL(disk_int("PRAGMA user_version"), 2);
+    CU_ASSERT_EQUAL(disk_int("PRAGMA user_version"), 3);
+}
+
+/* ---- shipment lifecycle (issue 7) ---- */
+
+typedef char sensor_list[READING_SENSOR_ID_MAX];
+
+static void append_at(struct store *store, const char *sensor_id, int64_t ts_ms, double value)
+{
+    struct reading r = reading_at(sensor_id, ts_ms, value);
+    CU_ASSERT_EQUAL(store_append_reading(store, &r), 0);
+}
+
+static void test_shipment_start_refuses_an_id_that_exists(void)
+{
+    struct store *store = open_store();
+    const sensor_list sensors[] = {"logger-7", "logger-8"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-1", "transit", "who-2-8", "MMR to clinic",
+                                         STORE_SOURCE_COMMAND, 1000, "driver-12", sensors[0], 2),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-1", "transit", "who-2-8", "",
+                                         STORE_SOURCE_COMMAND, 2000, "driver-12", NULL, 0),
+                    -EEXIST);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "truck-1", 3000, "driver-12", "delivered"), 0);
+    /* Ended, the id still names that history. */
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-1", "transit", "who-2-8", "",
+                                         STORE_SOURCE_COMMAND, 4000, "driver-12", NULL, 0),
+                    -EEXIST);
+    /* Bad arguments write nothing. */
+    const sensor_list twice[] = {"logger-7", "logger-7"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-2", "transit", "p", "", "cli", 1, NULL,
+                                         NULL, 0),
+                    -EINVAL);
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-2", "transit", "p", "",
+                                         STORE_SOURCE_COMMAND, 1, NULL, twice[0], 2),
+                    -EINVAL);
+    struct store_shipment s;
+    CU_ASSERT_EQUAL(store_shipment_get(store, "truck-1", &s), 0);
+    CU_ASSERT_STRING_EQUAL(s.description, "MMR to clinic");
+    CU_ASSERT_STRING_EQUAL(s.source, STORE_SOURCE_COMMAND);
+    CU_ASSERT_EQUAL(s.started_ms, 1000);
+    CU_ASSERT(s.ended);
+    CU_ASSERT_EQUAL(s.ended_ms, 3000);
+    CU_ASSERT_EQUAL(store_shipment_get(store, "truck-2", &s), -ENOENT);
+    store_close(store);
+    /* created, start, end: refused calls took no event id. */
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events"), 3);
+    CU_ASSERT_EQUAL(disk_int("SELECT MAX(id) FROM events"), 3);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE id = 2 AND kind = "
+                             "'shipment-start' AND shipment_id = 'truck-1' AND actor = "
+                             "'driver-12' AND detail LIKE '%\"sensors\":[\"logger-7\",\"logger-8\"]%'"),
+                    1);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE id = 3 AND kind = "
+                             "'shipment-end' AND detail = "
+                             "'{\"ended_ms\":3000,\"comment\":\"delivered\"}'"),
+                    1);
+}
+
+static void test_ended_shipment_is_immutable(void)
+{
+    struct store *store = open_store();
+    const sensor_list sensors[] = {"logger-7"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "truck-1", "transit", "who-2-8", "",
+                                         STORE_SOURCE_COMMAND, 1000, "u", sensors[0], 1),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "truck-1", 500, "u", NULL), -EINVAL);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "truck-9", 5000, "u", NULL), -ENOENT);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "truck-1", 5000, "u", NULL), 0);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "truck-1", 6000, "u", NULL), -EALREADY);
+    CU_ASSERT_EQUAL(store_shipment_assign(store, "truck-1", "logger-8", 6000, "u"), -ESHUTDOWN);
+    CU_ASSERT_EQUAL(store_shipment_unassign(store, "truck-1", "logger-7", 6000, "u"), -ESHUTDOWN);
+    const sensor_list more[] = {"logger-7", "logger-9"};
+    int64_t started = 0;
+    CU_ASSERT_EQUAL(store_shipment_ensure_config(store, "truck-1", "transit", "who-2-8", "", more[0],
+                                                 2, 7000, &started),
+                    STORE_SHIPMENT_ENDED);
+    CU_ASSERT_EQUAL(started, 1000);
+    /* The old call keeps its contract: 0, and the start. */
+    CU_ASSERT_EQUAL(store_shipment_ensure(store, "truck-1", "transit", "who-2-8", 7000, &started),
+                    0);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM shipment_sensors"), 1);
+    CU_ASSERT_EQUAL(disk_int("SELECT to_ms FROM shipment_sensors"), 5000);
+    CU_ASSERT_EQUAL(disk_int("SELECT ended_ms FROM shipments"), 5000);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events"), 3);
+}
+
+struct got {
+    int64_t id[64];
+    struct reading r[64];
+    size_t n;
+};
+
+static int got_reading(void *arg, int64_t id, const struct reading *r)
+{
+    struct got *g = arg;
+    if (g->n == 64)
+        return -ENOSPC;
+    g->id[g->n] = id;
+    g->r[g->n++] = *r;
+    return 0;
+}
+
+/* "Readings of a sensor belong to the shipments it was assigned to at that time." */
+static void test_readings_belong_by_assignment_windows(void)
+{
+    struct store *store = open_store();
+    const sensor_list a_sensors[] = {"s1"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "A", "transit", "p", "", STORE_SOURCE_COMMAND,
+                                         1000, "u", a_sensors[0], 1),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_assign(store, "A", "s2", 3000, "u"), 0);
+    CU_ASSERT_EQUAL(store_shipment_assign(store, "A", "s2", 3500, "u"), STORE_UNCHANGED);
+    CU_ASSERT_EQUAL(store_shipment_assign(store, "A", "s3", 500, "u"), -EINVAL);
+    CU_ASSERT_EQUAL(store_shipment_unassign(store, "A", "s1", 5000, "u"), 0);
+    CU_ASSERT_EQUAL(store_shipment_unassign(store, "A", "s1", 5500, "u"), STORE_UNCHANGED);
+    /* s1 in a second shipment at the same time as in A: a reading can be the history of both. */
+    const sensor_list b_sensors[] = {"s1"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "B", "storage", "p", "", STORE_SOURCE_COMMAND,
+                                         4000, "u", b_sensors[0], 1),
+                    0);
+    for (int64_t t = 0; t <= 9000; t += 1000) {
+        append_at(store, "s1", t, 1.0);
+        append_at(store, "s2", t, 2.0);
+        append_at(store, "s3", t, 3.0);
+    }
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "A", 8000, "u", NULL), 0);
+
+    struct got g = {.n = 0};
+    CU_ASSERT_EQUAL(store_shipment_readings_each(store, "A", INT64_MIN, INT64_MAX, NULL,
+                                                 got_reading, &g),
+                    0);
+    /* s1 at 1000..4000 (unassigned at 5000), s2 at 3000..7000 (ended at 8000), in stored order. */
+    const struct {
+        const char *sensor;
+        int64_t ts_ms;
+    } want[] = {{"s1", 1000}, {"s1", 2000}, {"s1", 3000}, {"s2", 3000}, {"s1", 4000},
+                {"s2", 4000}, {"s2", 5000}, {"s2", 6000}, {"s2", 7000}};
+    CU_ASSERT_EQUAL_FATAL(g.n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < g.n; i++) {
+        CU_ASSERT_STRING_EQUAL(g.r[i].sensor_id, want[i].sensor);
+        CU_ASSERT_EQUAL(g.r[i].ts_ms, want[i].ts_ms);
+        CU_ASSERT(i == 0 || g.id[i] > g.id[i - 1]);
+    }
+    g.n = 0;
+    CU_ASSERT_EQUAL(store_shipment_readings_each(store, "A", 4000, 6000, "s2", got_reading, &g), 0);
+    CU_ASSERT_EQUAL(g.n, 2);
+    CU_ASSERT_EQUAL(g.r[0].ts_ms, 4000);
+    CU_ASSERT_EQUAL(g.r[1].ts_ms, 5000);
+    g.n = 0;
+    CU_ASSERT_EQUAL(store_shipment_readings_each(store, "B", INT64_MIN, INT64_MAX, NULL,
+                                                 got_reading, &g),
+                    0);
+    CU_ASSERT_EQUAL(g.n, 6); /* s1 from 4000 on, still running */
+    CU_ASSERT_EQUAL(store_shipment_readings_each(store, "C", INT64_MIN, INT64_MAX, NULL,
+                                                 got_reading, &g),
+                    -ENOENT);
+    store_close(store);
+}
+
+struct listed {
+    struct store_shipment s[4];
+    struct store_assignment a[4][4];
+    size_t n;
+};
+
+static int list_shipment(void *arg, const struct store_shipment *s)
+{
+    struct listed *l = arg;
+    if (l->n == 4 || s->assignment_count > 4)
+        return -ENOSPC;
+    l->s[l->n] = *s;
+    for (size_t i = 0; i < s->assignment_count; i++)
+        l->a[l->n][i] = s->assignments[i];
+    l->s[l->n].assignments = NULL;
+    l->n++;
+    return 0;
+}
+
+/* A config shipment: its sensors are its own from its start on the first ensure that names
+ * them (a history from before assignments were kept), from then on for a sensor added later. */
+static void test_ensure_config_assigns_config_sensors(void)
+{
+    struct store *store = open_store();
+    int64_t started = 0;
+    CU_ASSERT_EQUAL(store_shipment_ensure(store, "fridge-1", "storage", "cdc-fridge", 1000,
+                                          &started),
+                    0);
+    const sensor_list first[] = {"probe-a", "probe-b"};
+    CU_ASSERT_EQUAL(store_shipment_ensure_config(store, "fridge-1", "storage", "cdc-fridge",
+                                                 "Vaccine fridge", first[0], 2, 50000, &started),
+                    0);
+    CU_ASSERT_EQUAL(started, 1000);
+    const sensor_list second[] = {"probe-a", "probe-b", "probe-c"};
+    CU_ASSERT_EQUAL(store_shipment_ensure_config(store, "fridge-1", "storage", "cdc-fridge",
+                                                 "Vaccine fridge", second[0], 3, 90000, &started),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_ensure_config(store, "fridge-2", "storage", "cdc-fridge",
+                                                 "Second fridge", first[0], 1, 95000, &started),
+                    0);
+    CU_ASSERT_EQUAL(started, 95000);
+
+    struct listed l = {.n = 0};
+    CU_ASSERT_EQUAL(store_shipments_each(store, list_shipment, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.n, 2);
+    CU_ASSERT_STRING_EQUAL(l.s[0].id, "fridge-1");
+    CU_ASSERT_STRING_EQUAL(l.s[0].source, STORE_SOURCE_CONFIG);
+    CU_ASSERT_STRING_EQUAL(l.s[0].description, ""); /* kept from its first record */
+    CU_ASSERT_FALSE(l.s[0].ended);
+    CU_ASSERT_EQUAL_FATAL(l.s[0].assignment_count, 3);
+    CU_ASSERT_STRING_EQUAL(l.a[0][0].sensor_id, "probe-a");
+    CU_ASSERT_EQUAL(l.a[0][0].from_ms, 1000);
+    CU_ASSERT_EQUAL(l.a[0][0].to_ms, INT64_MAX);
+    CU_ASSERT_EQUAL(l.a[0][1].from_ms, 1000);
+    CU_ASSERT_STRING_EQUAL(l.a[0][2].sensor_id, "probe-c");
+    CU_ASSERT_EQUAL(l.a[0][2].from_ms, 90000);
+    CU_ASSERT_STRING_EQUAL(l.s[1].id, "fridge-2");
+    CU_ASSERT_STRING_EQUAL(l.s[1].description, "Second fridge");
+    CU_ASSERT_EQUAL(l.s[1].assignment_count, 1);
+    store_close(store);
+}
+
+static void test_event_append_joins_the_batch_and_refuses_reserved_kinds(void)
+{
+    struct store *store = open_store();
+    int64_t id = 0;
+    CU_ASSERT_EQUAL(store_event_append(store, 1000, STORE_EVENT_COMMAND, "fridge-1", "Anna",
+                                       "{ \"verb\" : \"ack\",\n \"comment\": \"ok\" }", &id),
+                    0);
+    CU_ASSERT_EQUAL(id, 2);
+    CU_ASSERT_EQUAL(store_pending(store), 1);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events"), 1); /* not committed yet */
+    CU_ASSERT_EQUAL(store_event_append(store, 1000, "readings", NULL, NULL, "{}", NULL), -EINVAL);
+    CU_ASSERT_EQUAL(store_event_append(store, 1000, "Config", NULL, NULL, "{}", NULL), -EINVAL);
+    CU_ASSERT_EQUAL(store_event_append(store, 1000, "note", NULL, NULL, "[1]", NULL), -EINVAL);
+    CU_ASSERT_EQUAL(store_event_append(store, 1000, "note", NULL, NULL, "{", NULL), -EINVAL);
+    CU_ASSERT_EQUAL(store_event_config(store, 1100, NULL, "/etc/coldchain/gateway.json",
+                                       "0123456789abcdef0123456789abcdef0123456789abcdef"
+                                       "0123456789abcdef",
+                                       "start"),
+                    0);
+    CU_ASSERT_EQUAL(store_event_clock(store, 1200, 1000, 1700000000000), 0);
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    int64_t head_id = 0;
+    char head[65] = "";
+    store_chain_head(store, &head_id, head);
+    CU_ASSERT_EQUAL(head_id, 4);
+    CU_ASSERT_EQUAL(strlen(head), 64);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE id = 2 AND detail = "
+                             "'{\"verb\":\"ack\",\"comment\":\"ok\"}'"),
+                    1);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE id = 4 AND kind = 'clock' AND "
+                             "detail = '{\"from_ms\":1000,\"to_ms\":1700000000000,"
+                             "\"jump_ms\":1699999999000}'"),
+                    1);
+    /* Each chained to the one before. */
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events e JOIN events p ON p.id = e.id - 1 "
+                             "WHERE e.prev_hash = p.hash"),
+                    3);
+}
+
+/* Every committed batch of readings gets its "readings" event in the same transaction; a batch
+ * rolled back leaves neither its readings nor an event, and its ids are taken again. */
+static void test_each_committed_batch_is_sealed_and_a_lost_one_frees_its_ids(void)
+{
+    struct store *store = open_store();
+    for (int i = 0; i < 3; i++)
+        append_at(store, "probe-a", 1000 + i, 4.0);
+    CU_ASSERT_EQUAL(store_reading_id_last(store), 3);
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE kind = 'readings' AND detail "
+                             "LIKE '{\"first_id\":1,\"last_id\":3,\"count\":3,\"sha256\":\"%'"),
+                    1);
+
+    sqlite3 *db = open_raw();
+    CU_ASSERT_EQUAL(sqlite3_exec(db,
+                                 "CREATE TRIGGER refuse BEFORE INSERT ON seals "
+                                 "BEGIN SELECT RAISE(ABORT, 'test: seal refused'); END",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    for (int i = 0; i < 2; i++)
+        append_at(store, "probe-a", 2000 + i, 5.0);
+    CU_ASSERT_EQUAL(store_flush(store), -EIO);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CU_ASSERT_EQUAL(store_reading_id_last(store), 3);
+    append_at(store, "probe-a", 3000, 6.0);
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings"), 4);
+    CU_ASSERT_EQUAL(disk_int("SELECT id FROM readings WHERE ts_ms = 3000"), 4);
+    CU_ASSERT_EQUAL(disk_int("SELECT MAX(id) FROM events"), 3);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE id = 3 AND detail LIKE "
+                             "'{\"first_id\":4,\"last_id\":4,%'"),
+                    1);
+}
+
+/* ---- retention ---- */
+
+struct retention {
+    struct store *store;
+    int64_t a_last; /* the last reading id of shipment A's period */
+};
+
+/* Shipment A (ended at 10 000, sensor s1 from 0) and B (running, s2 from 0; s1 from 10 000 on):
+ * readings of s1 and s2 every 1000 ms from 0 to 19 000, and of s3 (in no shipment). Batches of
+ * 4 readings, so purges take parts of seals. */
+static struct retention build_retention(void)
+{
+    struct retention rt = {.store = open_store()};
+    const sensor_list a[] = {"s1"}, b[] = {"s2"};
+    CU_ASSERT_EQUAL(store_shipment_start(rt.store, "A", "transit", "p", "", STORE_SOURCE_COMMAND,
+                                         0, "u", a[0], 1),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_start(rt.store, "B", "storage", "p", "", STORE_SOURCE_COMMAND,
+                                         0, "u", b[0], 1),
+                    0);
+    for (int64_t t = 0; t < 20000; t += 1000) {
+        if (t == 10000) {
+            CU_ASSERT_EQUAL(store_shipment_end(rt.store, "A", 10000, "u", NULL), 0);
+            CU_ASSERT_EQUAL(store_shipment_assign(rt.store, "B", "s1", 10000, "u"), 0);
+        }
+        append_at(rt.store, "s1", t, 1.0);
+        append_at(rt.store, "s2", t, 2.0);
+        if (t < 10000)
+            rt.a_last = store_reading_id_last(rt.store);
+        append_at(rt.store, "s3", t, 3.0);
+        if (store_pending(rt.store) >= 4)
+            CU_ASSERT_EQUAL(store_flush(rt.store), 0);
+    }
+    CU_ASSERT_EQUAL(store_flush(rt.store), 0);
+    return rt;
+}
+
+static void test_purge_never_takes_readings_not_yet_uplinked(void)
+{
+    struct retention rt = build_retention();
+    struct store_purge_result res;
+    /* Nothing uplinked: nothing goes, however old. */
+    CU_ASSERT_EQUAL(store_purge(rt.store, 1000000, 0, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 0);
+    CU_ASSERT_EQUAL(res.event_id, 0);
+    /* Uplinked up to the fourth s1 reading (ids 1, 4, 7, 10): those four go. */
+    CU_ASSERT_EQUAL(store_mark_uplinked(rt.store, store_reading_id_last(rt.store) + 1), -EINVAL);
+    CU_ASSERT_EQUAL(store_mark_uplinked(rt.store, 10), 0);
+    CU_ASSERT_EQUAL(store_mark_uplinked(rt.store, 5), 0); /* never backwards */
+    int64_t mark = 0;
+    CU_ASSERT_EQUAL(store_uplinked_id(rt.store, &mark), 0);
+    CU_ASSERT_EQUAL(mark, 10);
+    CU_ASSERT_EQUAL(store_purge(rt.store, 1000000, 0, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 4);
+    CU_ASSERT(res.event_id > 0);
+    store_close(rt.store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings WHERE sensor_id = 's1' AND id <= 10"),
+                    0);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings WHERE sensor_id = 's1'"), 16);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings"), 56);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE kind = 'purge' AND detail LIKE "
+                             "'%\"uplinked_id\":10,%'"),
+                    1);
+}
+
+static void test_purge_keeps_running_shipments_and_readings_of_no_shipment(void)
+{
+    struct retention rt = build_retention();
+    struct store_purge_result res;
+    CU_ASSERT_EQUAL(store_mark_uplinked(rt.store, store_reading_id_last(rt.store)), 0);
+    /* Not old enough: A ended at 10 000, now 15 000, keep 10 000. */
+    CU_ASSERT_EQUAL(store_purge(rt.store, 15000, 10000, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 0);
+    /* Old enough, two seals at a time until done. */
+    int64_t total = 0;
+    int calls = 0;
+    do {
+        CU_ASSERT_EQUAL_FATAL(store_purge(rt.store, 20000, 10000, 2, &res), 0);
+        CU_ASSERT(res.seals <= 2);
+        total += res.readings;
+        calls++;
+    } while (res.more && calls < 20);
+    CU_ASSERT_EQUAL(total, 10); /* s1 at 0..9000: A's only */
+    CU_ASSERT(calls > 1);
+    CU_ASSERT_EQUAL(store_purge(rt.store, 99999999, 0, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 0);
+    store_close(rt.store);
+    /* s1 from 10 000 (B's, running), all of s2 (B's), all of s3 (no shipment's) stay. */
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings WHERE sensor_id = 's1'"), 10);
+    CU_ASSERT_EQUAL(disk_int("SELECT MIN(ts_ms) FROM readings WHERE sensor_id = 's1'"), 10000);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings WHERE sensor_id = 's2'"), 20);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings WHERE sensor_id = 's3'"), 20);
+    /* The shipment's record stays. */
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM shipments WHERE id = 'A'"), 1);
+}
+
+/* A reading of an ended shipment that is also, at the same time, a running shipment's. */
+static void test_purge_keeps_a_reading_shared_with_a_running_shipment(void)
+{
+    struct store *store = open_store();
+    const sensor_list s[] = {"s1"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "A", "transit", "p", "", STORE_SOURCE_COMMAND, 0,
+                                         "u", s[0], 1),
+                    0);
+    CU_ASSERT_EQUAL(store_shipment_start(store, "B", "storage", "p", "", STORE_SOURCE_COMMAND, 0,
+                                         "u", s[0], 1),
+                    0);
+    for (int64_t t = 0; t < 5000; t += 1000)
+        append_at(store, "s1", t, 1.0);
+    CU_ASSERT_EQUAL(store_flush(store), 0);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "A", 5000, "u", NULL), 0);
+    CU_ASSERT_EQUAL(store_mark_uplinked(store, store_reading_id_last(store)), 0);
+    struct store_purge_result res;
+    CU_ASSERT_EQUAL(store_purge(store, 99999999, 0, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 0);
+    store_close(store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings"), 5);
+}
+
+/* A purge checks a seal before it takes rows from it: it never turns an edit into retention. */
+static void test_purge_refuses_a_seal_whose_rows_were_altered(void)
+{
+    struct retention rt = build_retention();
+    CU_ASSERT_EQUAL(store_mark_uplinked(rt.store, store_reading_id_last(rt.store)), 0);
+    CU_ASSERT_EQUAL(store_flush(rt.store), 0); /* the mark joined a batch that holds the lock */
+    sqlite3 *db = open_raw();
+    /* id 2 is s2's, not due, but in the same seal as s1's id 1. */
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE readings SET value = 2.5 WHERE id = 2", NULL, NULL,
+                                 NULL),
+                    SQLITE_OK);
+    sqlite3_close(db);
+    struct store_purge_result res;
+    CU_ASSERT_EQUAL(store_purge(rt.store, 20000, 0, 100, &res), -EBADMSG);
+    CU_ASSERT_EQUAL(res.readings, 0);
+    store_close(rt.store);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM readings"), 60);
+    CU_ASSERT_EQUAL(disk_int("SELECT COUNT(*) FROM events WHERE kind = 'purge'"), 0);
+}
+
+/* Purged ids are never handed out again, even when the newest rows went. */
+static void test_purged_ids_are_never_reused(void)
+{
+    struct store *store = open_store();
+    const sensor_list s[] = {"s1"};
+    CU_ASSERT_EQUAL(store_shipment_start(store, "A", "transit", "p", "", STORE_SOURCE_COMMAND, 0,
+                                         "u", s[0], 1),
+                    0);
+    for (int64_t t = 0; t < 3000; t += 1000)
+        append_at(store, "s1", t, 1.0);
+    CU_ASSERT_EQUAL(store_shipment_end(store, "A", 3000, "u", NULL), 0);
+    CU_ASSERT_EQUAL(store_mark_uplinked(store, 3), 0);
+    struct store_purge_result res;
+    CU_ASSERT_EQUAL(store_purge(store, 3000, 0, 100, &res), 0);
+    CU_ASSERT_EQUAL(res.readings, 3);
+    store_close(store);
+    store = open_store();
+    append_at(store, "s1", 4000, 1.0);
+    CU_ASSERT_EQUAL(store_reading_id_last(store), 4);
+    store_close(store);
 }
 
 int register_tests(void)
@@ -728,7 +1192,7 @@ int register_tests(void)
         const char *name;
         CU_TestFunc fn;
     } tests[] = {
-        {"new store has schema v2 in WAL mode", test_new_store_has_schema_v2_in_wal_mode},
+        {"new store has schema v3 in WAL mode", test_new_store_has_schema_v3_in_wal_mode},
         {"readings survive reopen", test_readings_survive_reopen},
         {"close commits the open batch", test_close_commits_open_batch},
         {"fault reading stored as NULL", test_fault_reading_stored_as_null},
@@ -759,6 +1223,23 @@ int register_tests(void)
         {"shipment ensure keeps the original start", test_shipment_ensure_keeps_original_start},
         {"newer schema is refused", test_newer_schema_is_refused},
         {"open in a missing directory fails", test_open_in_missing_dir_fails},
+        {"shipment start refuses an id that exists", test_shipment_start_refuses_an_id_that_exists},
+        {"an ended shipment is immutable", test_ended_shipment_is_immutable},
+        {"readings belong by assignment windows", test_readings_belong_by_assignment_windows},
+        {"ensure_config assigns the config's sensors", test_ensure_config_assigns_config_sensors},
+        {"event_append joins the batch and refuses reserved kinds",
+         test_event_append_joins_the_batch_and_refuses_reserved_kinds},
+        {"each committed batch is sealed; a lost one frees its ids",
+         test_each_committed_batch_is_sealed_and_a_lost_one_frees_its_ids},
+        {"purge never takes readings not yet uplinked",
+         test_purge_never_takes_readings_not_yet_uplinked},
+        {"purge keeps running shipments and readings of no shipment",
+         test_purge_keeps_running_shipments_and_readings_of_no_shipment},
+        {"purge keeps a reading shared with a running shipment",
+         test_purge_keeps_a_reading_shared_with_a_running_shipment},
+        {"purge refuses a seal whose rows were altered",
+         test_purge_refuses_a_seal_whose_rows_were_altered},
+        {"purged ids are never reused", test_purged_ids_are_never_reused},
     };
     /* Per-test setup/teardown: every test gets its own empty directory. */
     CU_pSuite suite = CU_add_suite_with_setup_and_teardown("store", NULL, NULL, setup, teardown);
