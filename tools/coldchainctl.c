@@ -6,6 +6,7 @@
  *                shipment start | shipment end | assign | reload ...
  *   coldchainctl [-c CONFIG] [--json] shipments | show | history | events | report ...
  *                [--db PATH]   (the history, read-only: tools/ctl_history.h)
+ *   coldchainctl verify [-c CONFIG | --db PATH] [--json]   (the audit trail: gateway/audit.h)
  *
  * replay runs the gateway's own rules (config_rules_new(), the same calibration) over a CSV of
  * readings and prints one JSON object per line: every alarm transition in the order the rules
@@ -37,6 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "ble_decode.h"
 #include "clock.h"
 #include "command.h"
@@ -90,7 +92,11 @@ static void usage(FILE *out)
             "        values it carries; values the format marks invalid are listed in \"faults\".\n"
             "        Exit 0 decoded, 1 no decoder knows the data, 2 malformed hex or data.\n\n"
             "Exit status (replay): 0 done, 65 bad lines (reported, the rest replayed), 66 unreadable\n"
-            "CSV, 78 bad config, 2 usage.\n\n");
+            "CSV, 78 bad config, 2 usage.\n\n"
+            "verify [-c CONFIG | --db PATH] [--json]  recomputes the history's audit trail, read-only\n"
+            "        (docs/history.md) and names the first row altered, inserted or deleted.\n"
+            "        Exit 0 intact, 1 tampering found, 2 usage, 3 the database cannot be opened\n"
+            "        or has no audit trail, 78 the CONFIG cannot be read.\n\n");
     ctl_history_usage(out);
 }
 
@@ -845,6 +851,117 @@ static bool is_control_verb(const char *verb)
     return false;
 }
 
+/* coldchainctl verify [-c CONFIG | --db PATH] [--json]: audit_verify() on history.db. */
+static int verify(int argc, char **argv, const char *config_path, bool json)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    char path[600];
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        if (opt == 'c')
+            config_path = optarg;
+        else if (opt == 'd')
+            db = optarg;
+        else if (opt == 'j')
+            json = true;
+        else
+            return EXIT_USAGE;
+    }
+    if (optind != argc || (db != NULL && config_path != NULL)) {
+        fprintf(stderr, "coldchainctl verify: expected [-c CONFIG | --db PATH] [--json]\n");
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof(path), "%s/history.db", DEFAULT_DATA_DIR);
+    if (db != NULL) {
+        snprintf(path, sizeof(path), "%s", db);
+    } else if (config_path != NULL) {
+        struct config *config = NULL;
+        struct cfg_error cerr;
+        int r = config_load(config_path, CONFIG_RULES_ONLY, &config, &cerr);
+        if (r < 0) {
+            config_print_error(stderr, config_path, r, &cerr);
+            return EXIT_CONFIG;
+        }
+        snprintf(path, sizeof(path), "%s/history.db", config->data_dir);
+        config_free(config);
+    }
+    struct audit_report *rep = calloc(1, sizeof(*rep));
+    if (rep == NULL)
+        return 3;
+    int rc = audit_verify(path, rep);
+    if (rc < 0) {
+        fprintf(stderr, "coldchainctl verify: %s\n", rep->error);
+        free(rep);
+        return 3;
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *list = NULL, *head = NULL;
+        bool ok = o && cJSON_AddStringToObject(o, "db", path) &&
+                  cJSON_AddBoolToObject(o, "intact", rc == 0) &&
+                  (head = cJSON_AddObjectToObject(o, "head")) &&
+                  cJSON_AddNumberToObject(head, "id", (double)rep->head_id) &&
+                  cJSON_AddStringToObject(head, "hash", rep->head_hash) &&
+                  cJSON_AddNumberToObject(o, "events", (double)rep->events) &&
+                  cJSON_AddNumberToObject(o, "readings", (double)rep->readings) &&
+                  cJSON_AddNumberToObject(o, "readings_sealed", (double)rep->readings_sealed) &&
+                  cJSON_AddNumberToObject(o, "readings_purged", (double)rep->readings_purged) &&
+                  cJSON_AddNumberToObject(o, "alerts", (double)rep->alerts) &&
+                  cJSON_AddNumberToObject(o, "shipments", (double)rep->shipments) &&
+                  cJSON_AddNumberToObject(o, "findings_total", (double)rep->finding_count) &&
+                  (list = cJSON_AddArrayToObject(o, "findings"));
+        for (size_t i = 0; ok && i < rep->findings_kept; i++) {
+            const struct audit_finding *f = &rep->findings[i];
+            cJSON *e = cJSON_CreateObject();
+            ok = e && cJSON_AddItemToArray(list, e) &&
+                 cJSON_AddStringToObject(e, "table", f->table) &&
+                 cJSON_AddNumberToObject(e, "id", (double)f->id) &&
+                 cJSON_AddNumberToObject(e, "id_last", (double)f->id_last) &&
+                 cJSON_AddStringToObject(e, "key", f->key) &&
+                 cJSON_AddStringToObject(e, "what", audit_what_name(f->what)) &&
+                 cJSON_AddStringToObject(e, "detail", f->detail);
+        }
+        if (!ok)
+            cJSON_Delete(o);
+        if (!ok || !print_line(o)) /* print_line() frees o */
+            fprintf(stderr, "coldchainctl verify: out of memory\n");
+    } else if (rc == 0) {
+        printf("%s: intact: %lld events (head %lld %s), %lld readings (%lld sealed, %lld of them "
+               "purged), %lld alerts, %lld shipments\n",
+               path, (long long)rep->events, (long long)rep->head_id, rep->head_hash,
+               (long long)rep->readings, (long long)rep->readings_sealed,
+               (long long)rep->readings_purged, (long long)rep->alerts,
+               (long long)rep->shipments);
+    } else {
+        printf("%s: TAMPERED: %zu finding%s, the first row touched first:\n", path,
+               rep->finding_count,
+               rep->finding_count == 1 ? "" : "s");
+        for (size_t i = 0; i < rep->findings_kept; i++) {
+            const struct audit_finding *f = &rep->findings[i];
+            char range[48] = "";
+            if (f->id_last != f->id)
+                snprintf(range, sizeof(range), "..%lld", (long long)f->id_last);
+            if (f->key[0] != '\0' && f->id != 0)
+                printf("  %s %s (id %lld): %s: %s\n", f->table, f->key, (long long)f->id,
+                       audit_what_name(f->what), f->detail);
+            else if (f->key[0] != '\0')
+                printf("  %s %s: %s: %s\n", f->table, f->key, audit_what_name(f->what),
+                       f->detail);
+            else
+                printf("  %s %lld%s: %s: %s\n", f->table, (long long)f->id, range,
+                       audit_what_name(f->what), f->detail);
+        }
+    }
+    free(rep);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -888,6 +1005,8 @@ int main(int argc, char **argv)
     const char *verb = argv[optind++];
     if (ctl_history_is_verb(verb))
         return ctl_history_main(argc - optind + 1, argv + optind - 1, config_path, ctl.json);
+    if (strcmp(verb, "verify") == 0)
+        return verify(argc - optind + 1, argv + optind - 1, config_path, ctl.json);
     if (is_control_verb(verb)) {
         ctl.config_path = config_path;
         return run_command(argc - optind + 1, argv + optind - 1, &ctl);
