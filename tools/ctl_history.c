@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alarmlog.h"
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "ctlfmt.h"
@@ -77,7 +78,8 @@ void ctl_history_usage(FILE *out)
             "                                 raised and the worst excursion\n"
             "  show SHIPMENT                  what a pharmacist needs: the profile's limits,\n"
             "                                 min/max/mean/MKT and time beyond each limit per\n"
-            "                                 probe, budgets used, alarms with acknowledgements\n"
+            "                                 probe, budgets used, alarms with acknowledgements,\n"
+            "                                 whether verify passes\n"
             "  history SHIPMENT [--from T] [--to T] [--sensor S] [--format csv|json]\n"
             "                                 every stored reading, as stored (CSV header\n"
             "                                 ts,sensor,quantity,value,unit,flags; a fault has\n"
@@ -87,9 +89,9 @@ void ctl_history_usage(FILE *out)
             "                                 of an older history, its alarm transitions\n"
             "  report SHIPMENT -o FILE.html   one self-contained HTML report (charts, summary,\n"
             "                                 alarm log) that prints to PDF from a browser\n"
-            "  -c CONFIG      the gateway's config: its data_dir holds history.db, and it names\n"
-            "                 each shipment's sensors and profiles (needed for sensors with a\n"
-            "                 schema 2 database)\n"
+            "  -c CONFIG      the gateway's config: its data_dir holds history.db; it names the\n"
+            "                 sensors and profiles (a schema 2 history does not record which\n"
+            "                 sensors were a shipment's: there show, history and report need it)\n"
             "  --db PATH      the database itself (default: history.db in CONFIG's data_dir,\n"
             "                 else " DEFAULT_DB ")\n"
             "  --json         JSON for scripts instead of a table\n"
@@ -526,8 +528,7 @@ static void show_summaries(const struct shipview *v)
                    u >= def->budget_ms ? ": SPENT" : "");
         }
         if (shown < nsens)
-            printf("  %s: nothing used on %s\n", def->id,
-                   shown ? "the other probes" : "any probe");
+            printf("  %s: nothing used on %s\n", def->id, shown ? "the other probes" : "any probe");
     }
     if (header)
         printf("\n");
@@ -729,15 +730,48 @@ static void json_alarms(const struct shipview *v)
     fputs(log->count ? "\n ]" : "]", stdout);
 }
 
-/* What can be said about the audit trail of this history. */
-static void audit_status(struct histdb *db, struct report_audit *out)
+/* What can be said about the audit trail of the history at path: audit_verify() recomputes the
+ * whole chain (every shipment's rows, not this one's only), read-only, as `coldchainctl verify`
+ * does. */
+static void audit_status(const char *path, struct report_audit *out)
 {
     memset(out, 0, sizeof(*out));
     out->verified = -1;
-    if (histdb_chain_head(db, &out->head_id, out->head_hash) < 0)
-        out->head_hash[0] = '\0';
-    snprintf(out->statement, sizeof(out->statement), "%s",
-             "verification not available in this version");
+    struct audit_report *rep = calloc(1, sizeof(*rep));
+    if (rep == NULL) {
+        snprintf(out->statement, sizeof(out->statement), "%s",
+                 "verify could not run: out of memory");
+        return;
+    }
+    int rc = audit_verify(path, rep);
+    if (rc >= 0) {
+        out->head_id = rep->head_id;
+        snprintf(out->head_hash, sizeof(out->head_hash), "%s", rep->head_hash);
+    }
+    if (rc == 0) {
+        out->verified = 1;
+        snprintf(out->statement, sizeof(out->statement),
+                 "verify passed: the audit trail of %" PRId64 " events is intact, and so are the "
+                 "%" PRId64 " readings, %" PRId64 " alerts and %" PRId64
+                 " shipments it seals (checked now, over the whole history)",
+                 rep->events, rep->readings, rep->alerts, rep->shipments);
+    } else if (rc == 1) {
+        const struct audit_finding *f = &rep->findings[0];
+        out->verified = 0;
+        snprintf(out->statement, sizeof(out->statement),
+                 "verify FAILED: %zu finding%s; the first: %s %s%s%" PRId64 " %s: %.200s. "
+                 "`coldchainctl verify` lists them",
+                 rep->finding_count, rep->finding_count == 1 ? "" : "s", f->table, f->key,
+                 f->key[0] ? " " : "", f->id, audit_what_name(f->what), f->detail);
+    } else if (rc == -EPROTO && rep->schema < 3) {
+        snprintf(out->statement, sizeof(out->statement),
+                 "not verifiable: this history (schema %d) was written before the audit trail",
+                 rep->schema);
+    } else {
+        snprintf(out->statement, sizeof(out->statement), "verify could not run: %.400s",
+                 rep->error);
+    }
+    free(rep);
 }
 
 static int cmd_show(struct histdb *db, const struct args *a, const char *db_path,
@@ -752,7 +786,7 @@ static int cmd_show(struct histdb *db, const struct args *a, const char *db_path
         goto out;
     }
     struct report_audit audit;
-    audit_status(db, &audit);
+    audit_status(db_path, &audit);
     if (!a->json) {
         show_identity(&v);
         printf("In short:\n");
@@ -1062,7 +1096,7 @@ static int cmd_report(struct histdb *db, const struct args *a, const char *db_pa
         goto out;
     }
     struct report_audit audit;
-    audit_status(db, &audit);
+    audit_status(db_path, &audit);
     rc = report_write(out, db, &v, &audit, clock_wall_ms());
     if (fclose(out) != 0 && rc == 0)
         rc = -EIO;

@@ -705,28 +705,3 @@ out:
     sqlite3_finalize(stmt);
     return rc;
 }
-
-int histdb_chain_head(struct histdb *db, int64_t *id_out, char hash_out[65])
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = 0;
-    *id_out = 0;
-    hash_out[0] = '\0';
-    if (!db->has_events)
-        return 0;
-    if (sqlite3_prepare_v2(db->db, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", -1,
-                           &stmt, NULL) != SQLITE_OK) {
-        rc = db_error(db, "prepare the chain head query");
-        goto out;
-    }
-    int src = sqlite3_step(stmt);
-    if (src == SQLITE_ROW) {
-        *id_out = sqlite3_column_int64(stmt, 0);
-        column_text(stmt, 1, hash_out, 65);
-    } else if (src != SQLITE_DONE) {
-        rc = db_error(db, "read the chain head");
-    }
-out:
-    sqlite3_finalize(stmt);
-    return rc;
-}

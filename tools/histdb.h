@@ -151,8 +151,4 @@ struct histdb_event {
 int histdb_events_each(struct histdb *db, const char *shipment_id,
                        int (*fn)(void *arg, const struct histdb_event *e), void *arg);
 
-/* The newest event's id and hash: the head of the chain. 0 (*id_out 0 and "" when there are
- * none, or no events table) or -EIO. */
-int histdb_chain_head(struct histdb *db, int64_t *id_out, char hash_out[65]);
-
 #endif

@@ -541,9 +541,17 @@ static void check_show(struct show_numbers *nums)
     }
     harness_check(acked, "show --json: the heat alarm's acknowledgement by Anna Keller with her "
                          "comment, as written");
-    harness_check(cJSON_IsNull(get(get(j, "audit"), "verified")) ||
-                      cJSON_IsTrue(get(get(j, "audit"), "verified")),
-                  "show --json: the audit statement is there (verified null: not available)");
+    const cJSON *audit = get(j, "audit");
+    if (schema >= 3)
+        harness_check(
+            cJSON_IsTrue(get(audit, "verified")) &&
+                strlen(cJSON_GetStringValue(get(audit, "head"))) == 64 &&
+                strncmp(cJSON_GetStringValue(get(audit, "statement")), "verify passed", 13) == 0,
+            "show --json: verify passed, with the chain's head hash");
+    else
+        harness_check(cJSON_IsNull(get(audit, "verified")) &&
+                          cJSON_IsString(get(audit, "statement")),
+                      "show --json: no audit trail to verify (schema 2), and it says so");
     cJSON_Delete(j);
 
     /* The same numbers by replay: the exported readings through the gateway's rules. */
@@ -587,7 +595,9 @@ static void check_show(struct show_numbers *nums)
                       strstr(txt, "above 8 °C, at once") && strstr(txt, "In short:") &&
                       strstr(txt, "fridge-p3 was above 8 °C (heat) for") &&
                       strstr(txt, "acknowledged 2026-10-12 07:02:05 UTC by Anna Keller") &&
-                      strstr(txt, "Audit trail:"),
+                      strstr(txt, schema >= 3 ? "Audit trail: verify passed"
+                                              : "Audit trail: not "
+                                                "verifiable"),
                   "show: limits, findings, the acknowledgement and the audit line in words");
     if (txt)
         printf("---- coldchainctl show fridge-a\n%s----\n", txt);
@@ -603,8 +613,8 @@ static void check_show(struct show_numbers *nums)
     cJSON_Delete(j);
 
     /* events: the audit trail's rows of the shipment (schema 3), else its alert transitions. */
-    j = ctl_json("events-json", (const char *[]){"-c", cfg_path, "events", "fridge-a", "--json",
-                                                 NULL});
+    j = ctl_json("events-json",
+                 (const char *[]){"-c", cfg_path, "events", "fridge-a", "--json", NULL});
     int64_t rows = db_int(schema >= 3 ? "SELECT COUNT(*) FROM events WHERE shipment_id = ?1"
                                       : "SELECT COUNT(*) FROM alerts WHERE shipment_id = ?1",
                           "fridge-a");
@@ -623,6 +633,13 @@ static void check_show(struct show_numbers *nums)
                           strstr(txt, "acknowledged") && strstr(txt, "by Bob O'Neil"),
                       "events: a table with the acknowledgements and who made them");
     free(txt);
+    if (schema >= 3) {
+        st = ctl_run("events-truck", (const char *[]){"-c", cfg_path, "events", "truck-42", NULL});
+        txt = ctl_output("events-truck", "out");
+        harness_check(st == 0 && txt && strstr(txt, "shipment-end") && strstr(txt, "Carla Diaz"),
+                      "events truck-42: its end, and who ended it");
+        free(txt);
+    }
 }
 
 /* Reads while a writer holds an open write transaction: WAL lets it, and it sees only what was
@@ -664,7 +681,8 @@ static void check_exit_codes(void)
         {"report without -o", {"-c", cfg_path, "report", "fridge-a", NULL}, 2},
         {"--from not a time", {"-c", cfg_path, "history", "fridge-a", "--from", "soon", NULL}, 2},
         /* Schema 2 keeps a shipment's sensors in the config only; schema 3 records them. */
-        {"show without the config", {"show", "fridge-a", "--db", db_path, NULL},
+        {"show without the config",
+         {"show", "fridge-a", "--db", db_path, NULL},
          schema >= 3 ? 0 : 2},
         {"a database that is not there", {"shipments", "--db", missing, NULL}, 3},
         {"a file that is not a history", {"shipments", "--db", cfg_path, NULL}, 3},
@@ -830,8 +848,11 @@ static void check_report(const struct show_numbers *nums)
     harness_check(strstr(dom, want) != NULL && strstr(dom, "Anna Keller") != NULL,
                   "DOM: the acknowledgement's comment, as text, and who wrote it");
     harness_check(strstr(dom, "<script") == NULL, "DOM: no script element");
-    harness_check(strstr(dom, "id=\"verify-statement\"") != NULL,
-                  "DOM: the statement on the audit trail");
+    harness_check(strstr(dom, schema >= 3
+                                  ? "id=\"verify-statement\" class=\"ok\">verify passed"
+                                  : "id=\"verify-statement\" class=\"\">not verifiable") != NULL,
+                  "DOM: the statement on the audit trail (%s)",
+                  schema >= 3 ? "verify passed" : "schema 2: not verifiable");
     free(dom);
 
     snprintf(extra, sizeof(extra), "--screenshot='%s' --window-size=1200,2000", png);
