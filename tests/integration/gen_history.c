@@ -18,6 +18,10 @@
  * The shipments are recorded with their sensors (store_shipment_ensure_config) and the truck is
  * ended through the store (store_shipment_end), so the audit trail is whole and verify passes.
  *
+ * gen_history --readings CONFIG SHIPMENT prints the shipment's readings as the store itself
+ * defines them (store_shipment_readings_each), for the test to hold coldchainctl's read-only
+ * queries against.
+ *
  * Exit: 0 written, 1 failure (said on stderr), 2 usage, 78 bad config. */
 #include <errno.h>
 #include <math.h>
@@ -207,13 +211,52 @@ static int ensure(struct gen *g, size_t i, int64_t started_ms)
     return r == STORE_SHIPMENT_ENDED ? -EEXIST : r;
 }
 
+static int print_reading(void *arg, int64_t id, const struct reading *r)
+{
+    (void)arg;
+    /* %a: the double exactly, as hex; nothing for a fault. */
+    if (r->flags & READING_FAULT)
+        printf("%lld,%s,%u,%lld,,%u\n", (long long)id, r->sensor_id, r->quantity,
+               (long long)r->ts_ms, r->flags);
+    else
+        printf("%lld,%s,%u,%lld,%a,%u\n", (long long)id, r->sensor_id, r->quantity,
+               (long long)r->ts_ms, r->value, r->flags);
+    return 0;
+}
+
+/* gen_history --readings CONFIG SHIPMENT: the shipment's readings by the store's own definition
+ * (store_shipment_readings_each), one line each: id,sensor,quantity,ts_ms,value (%a),flags. */
+static int dump_readings(const char *config_path, const char *shipment)
+{
+    struct config *cfg = NULL;
+    struct store *store = NULL;
+    struct cfg_error cerr;
+    int r = config_load(config_path, CONFIG_RULES_ONLY, &cfg, &cerr);
+    if (r < 0) {
+        config_print_error(stderr, config_path, r, &cerr);
+        return 78;
+    }
+    r = store_open(cfg->data_dir, &store);
+    if (r == 0)
+        r = store_shipment_readings_each(store, shipment, INT64_MIN, INT64_MAX, NULL, print_reading,
+                                         NULL);
+    if (r < 0)
+        fprintf(stderr, "gen_history --readings %s: %s\n", shipment, strerror(-r));
+    store_close(store);
+    config_free(cfg);
+    return r < 0 || fflush(stdout) != 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct gen g = {0};
     struct cfg_error cerr;
     int status = 1, r;
+    if (argc == 4 && strcmp(argv[1], "--readings") == 0)
+        return dump_readings(argv[2], argv[3]);
     if (argc != 3) {
-        fprintf(stderr, "usage: gen_history CONFIG START_EPOCH_S\n");
+        fprintf(stderr, "usage: gen_history CONFIG START_EPOCH_S\n"
+                        "       gen_history --readings CONFIG SHIPMENT\n");
         return 2;
     }
     int64_t t0 = strtoll(argv[2], NULL, 10) * 1000;

@@ -5,7 +5,9 @@
  *   worst excursion, the acknowledgement and its comment), and show's mean and MKT are the
  *   numbers `coldchainctl replay` computes from the exported readings;
  * - history: CSV and JSON equal the stored rows exactly, row for row (bit-equal values, faults
- *   as empty/null, flags, the shipment's window), and --sensor/--from/--to narrow it;
+ *   as empty/null, flags, the shipment's window), are the rows the store itself calls the
+ *   shipment's (store_shipment_readings_each, through gen_history --readings), and
+ *   --sensor/--from/--to narrow it;
  * - it reads while a writer holds a write transaction open (WAL), and sees only what was
  *   committed;
  * - the exit codes of --help;
@@ -379,6 +381,57 @@ static unsigned long check_json_lines(const char *name, sqlite3_stmt *st, unsign
     return rows;
 }
 
+/* The export called name (CSV) row for row against the store's own definition of the
+ * shipment's readings (gen_history --readings: store_shipment_readings_each). */
+static void check_store_agrees(const char *name, const char *shipment)
+{
+    char dump[600], err[600], path[600];
+    harness_path(dump, sizeof(dump), "store-readings.txt");
+    harness_path(err, sizeof(err), "store-readings.err");
+    snprintf(path, sizeof(path), "%s/%s.out", harness_dir(), name);
+    int st = run((const char *const[]){getenv("COLDCHAIN_GEN_HISTORY"), "--readings", cfg_path,
+                                       shipment, NULL},
+                 dump, err);
+    FILE *a = fopen(path, "r"), *b = fopen(dump, "r");
+    HARNESS_REQUIRE(st == 0 && a && b, "gen_history --readings %s (exit %d)", shipment, st);
+    char *la = NULL, *lb = NULL;
+    size_t ca = 0, cb = 0;
+    unsigned long rows = 0, bad = 0;
+    bool more_a = getline(&la, &ca, a) > 0; /* the header */
+    for (;;) {
+        more_a = getline(&la, &ca, a) > 0;
+        bool more_b = getline(&lb, &cb, b) > 0;
+        if (!more_a || !more_b) {
+            bad += more_a != more_b;
+            break;
+        }
+        char sensor_a[40], sensor_b[40], value_a[40] = "", value_b[40] = "", ts_a[40];
+        long long id, ts_b;
+        unsigned q, fl;
+        int64_t ts_ms = 0;
+        /* CSV: ts,sensor,quantity,value,unit,flags; the dump: id,sensor,q,ts_ms,value,flags */
+        bool ok = sscanf(la, "%39[^,],%39[^,],%*[^,],%39[^,]", ts_a, sensor_a, value_a) >= 2 &&
+                  sscanf(lb, "%lld,%39[^,],%u,%lld,%39[^,],%u", &id, sensor_b, &q, &ts_b, value_b,
+                         &fl) >= 4 &&
+                  harness_parse_ts_ms(ts_a, &ts_ms) == 0 && ts_ms == ts_b &&
+                  strcmp(sensor_a, sensor_b) == 0;
+        /* An empty value: sscanf stops at it, and both sides must be empty together. */
+        bool fault_a = strstr(la, ",,°C,") != NULL, fault_b = strstr(lb, ",,") != NULL;
+        ok = ok && fault_a == fault_b &&
+             (fault_a || same_double(strtod(value_a, NULL), strtod(value_b, NULL)));
+        bad += !ok;
+        rows++;
+    }
+    harness_check(bad == 0 && rows > 0,
+                  "%s: the export is the store's own store_shipment_readings_each(), row for row "
+                  "(%lu rows, %lu differ)",
+                  name, rows, bad);
+    free(la);
+    free(lb);
+    fclose(a);
+    fclose(b);
+}
+
 static void check_history(void)
 {
     int64_t t0 = T0_S * 1000;
@@ -395,6 +448,8 @@ static void check_history(void)
                   "history fridge-a CSV: %lu rows (30 days x 8 probes x 1/min = 345600), %lu "
                   "differ from the stored ones",
                   rows, bad);
+    if (schema >= 3)
+        check_store_agrees("history-fridge", "fridge-a");
     char *err = ctl_output("history-fridge", "err");
     harness_check(err && err[0] == '\0',
                   "history: nothing on stderr when it is not a terminal (no progress)");
@@ -412,6 +467,12 @@ static void check_history(void)
                   rows, all, bad);
     harness_check(longs > 0, "history JSON: %lu values needed 17 digits and read back exactly",
                   longs);
+    if (schema >= 3) {
+        st = ctl_run("history-truck-csv",
+                     (const char *[]){"-c", cfg_path, "history", "truck-42", NULL});
+        harness_check(st == 0, "history truck-42 (CSV): exit 0 (got %d)", st);
+        check_store_agrees("history-truck-csv", "truck-42");
+    }
 
     /* A window of fridge-p5 around its faults: 2 hours, 16 of them faults. */
     char from[32], to[32];
