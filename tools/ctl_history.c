@@ -393,12 +393,20 @@ static void show_identity(const struct shipview *v)
     if (v->description[0] != '\0')
         printf("  %s\n", v->description);
     ctlfmt_time(s->started_ms, t1, sizeof(t1));
-    if (s->ended_ms != 0)
-        printf("  Started %s, ended %s (%s).\n", t1, ctlfmt_time(s->ended_ms, t2, sizeof(t2)),
+    printf("  Started %s%s%s%s", t1, v->started_by[0] ? " (" : "", v->started_by,
+           v->started_by[0] ? ")" : "");
+    if (s->ended_ms != 0) {
+        printf(", ended %s (%s)", ctlfmt_time(s->ended_ms, t2, sizeof(t2)),
                ctlfmt_duration(s->ended_ms - s->started_ms, d, sizeof(d)));
-    else
-        printf("  Started %s, still running; figures as of the latest reading, %s.\n", t1,
+        if (v->ended_by[0])
+            printf(" by %s", v->ended_by);
+        if (v->end_comment[0])
+            printf(": \"%s\"", v->end_comment);
+        printf(".\n");
+    } else {
+        printf(", still running; figures as of the latest reading, %s.\n",
                v->rows ? ctlfmt_time(v->last_ms, t2, sizeof(t2)) : "none yet");
+    }
     printf("  %" PRIu64 " readings from %zu sensor assignment%s:", v->rows, v->window_count,
            v->window_count == 1 ? "" : "s");
     for (size_t i = 0; i < v->window_count; i++) {
@@ -813,8 +821,14 @@ static int cmd_show(struct histdb *db, const struct args *a, const char *db_path
     ctlfmt_json_string(stdout, v.description);
     fputs(",\"started\":", stdout);
     json_time_or_null(stdout, s->started_ms);
+    fputs(",\"started_by\":", stdout);
+    ctlfmt_json_string(stdout, v.started_by);
     fputs(",\"ended\":", stdout);
     json_time_or_null(stdout, s->ended_ms);
+    fputs(",\"ended_by\":", stdout);
+    ctlfmt_json_string(stdout, v.ended_by);
+    fputs(",\"end_comment\":", stdout);
+    ctlfmt_json_string(stdout, v.end_comment);
     fputs("},\n \"as_of\":", stdout);
     json_time_or_null(stdout, v.end_ms);
     printf(",\"readings\":%" PRIu64, v.rows);

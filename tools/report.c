@@ -402,12 +402,28 @@ static void write_identity(FILE *out, const struct shipview *v)
     fputs(" · profile <b>", out);
     esc(out, s->profile);
     fprintf(out, "</b> · started %s", ctlfmt_time(s->started_ms, t1, sizeof(t1)));
-    if (s->ended_ms != 0)
+    if (v->started_by[0]) {
+        fputs(" (", out);
+        esc(out, v->started_by);
+        fputs(")", out);
+    }
+    if (s->ended_ms != 0) {
         fprintf(out, " · ended %s (%s)", ctlfmt_time(s->ended_ms, t2, sizeof(t2)),
                 ctlfmt_duration(s->ended_ms - s->started_ms, d, sizeof(d)));
-    else
+        if (v->ended_by[0]) {
+            fputs(" by <b>", out);
+            esc(out, v->ended_by);
+            fputs("</b>", out);
+        }
+        if (v->end_comment[0]) {
+            fputs(": <q class=\"comment\">", out);
+            esc(out, v->end_comment);
+            fputs("</q>", out);
+        }
+    } else {
         fprintf(out, " · still running: figures as of the latest reading, %s",
                 v->rows ? ctlfmt_time(v->last_ms, t2, sizeof(t2)) : "none yet");
+    }
     fprintf(out, "<br>%" PRIu64 " readings from %zu sensor assignment%s:", v->rows, v->window_count,
             v->window_count == 1 ? "" : "s");
     for (size_t i = 0; i < v->window_count; i++) {

@@ -7,8 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "ctlfmt.h"
+
+/* The shipment's start and end as the audit trail recorded them: how it was started (config or
+ * command, and by whom) and who ended it with what comment (docs/history.md "Events"). */
+static int note_lifecycle(void *arg, const struct histdb_event *e)
+{
+    struct shipview *view = arg;
+    cJSON *detail = NULL;
+    if (strcmp(e->kind, "shipment-start") == 0) {
+        detail = cJSON_Parse(e->detail);
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(detail, "source");
+        const char *source = cJSON_IsString(src) ? src->valuestring : "?";
+        bool config = strcmp(source, "config") == 0;
+        snprintf(view->started_by, sizeof(view->started_by), "%s%.20s%s%.128s",
+                 config ? "from the " : "by ", source, e->actor[0] ? " of " : "", e->actor);
+    } else if (strcmp(e->kind, "shipment-end") == 0) {
+        detail = cJSON_Parse(e->detail);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(detail, "comment");
+        snprintf(view->ended_by, sizeof(view->ended_by), "%s", e->actor);
+        snprintf(view->end_comment, sizeof(view->end_comment), "%s",
+                 cJSON_IsString(c) ? c->valuestring : "");
+    }
+    cJSON_Delete(detail);
+    return 0;
+}
 
 int shipview_open(struct histdb *db, const char *id, const struct config *config,
                   struct shipview *view)
@@ -26,6 +52,9 @@ int shipview_open(struct histdb *db, const char *id, const struct config *config
     }
     if (view->shipment.description[0] != '\0')
         view->description = view->shipment.description;
+    rc = histdb_events_each(db, id, note_lifecycle, view);
+    if (rc < 0)
+        return rc;
     rc = histdb_windows(db, &view->shipment, config, &view->windows, &view->window_count);
     if (rc < 0)
         return rc;

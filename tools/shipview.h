@@ -17,8 +17,12 @@ struct config;
 
 struct shipview {
     struct histdb_shipment shipment;
-    const struct config *config;   /* borrowed, may be NULL */
-    const char *description;       /* the config's, or ""; borrowed */
+    const struct config *config; /* borrowed, may be NULL */
+    const char *description;     /* the history's (schema 3), else the config's, or ""; borrowed */
+    char started_by[192];        /* from the audit trail (schema 3): "from the config", "by
+                                  * command of <who>"; "" when not recorded */
+    char ended_by[128];          /* who ended it, "" when not recorded */
+    char end_comment[512];       /* and why, "" when not recorded */
     struct histdb_window *windows; /* owned */
     size_t window_count;
     struct shipsum *sum;       /* owned */

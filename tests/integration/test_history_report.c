@@ -671,6 +671,16 @@ static void check_show(struct show_numbers *nums)
                       cJSON_GetNumberValue(get(get(l1, "beyond_s"), "heat-30")) == 10800.0,
                   "show truck-42: heat-30 budget used 4 h 30 min (1 h 30 min of earlier legs + "
                   "3 h at 31 °C), 3 h beyond 30 °C");
+    if (schema >= 3) {
+        const cJSON *sh = get(j, "shipment");
+        harness_check(strcmp(cJSON_GetStringValue(get(sh, "ended_by")), "Carla Diaz") == 0 &&
+                          strcmp(cJSON_GetStringValue(get(sh, "end_comment")),
+                                 "Delivered to the district store") == 0 &&
+                          strcmp(cJSON_GetStringValue(get(sh, "started_by")), "from the config") ==
+                              0,
+                      "show truck-42: how it started, and who ended it and why, from the audit "
+                      "trail");
+    }
     cJSON_Delete(j);
 
     /* events: the audit trail's rows of the shipment (schema 3), else its alert transitions. */
