@@ -400,7 +400,8 @@ static int parse_mqtt(const cJSON *root, struct config *c, struct cfg_error *err
 
 static int parse_store(const cJSON *root, struct config *c, struct cfg_error *err)
 {
-    static const char *const keys[] = {"batch_max", "batch_interval", "outbox_max", NULL};
+    static const char *const keys[] = {"batch_max", "batch_interval", "outbox_max", "retention",
+                                       NULL};
     const cJSON *store;
     int rc = cfg_get_object(root, "", "store", false, &store, err);
     if (rc < 0)
@@ -408,6 +409,7 @@ static int parse_store(const cJSON *root, struct config *c, struct cfg_error *er
     c->store.batch_max = 256;
     c->store.batch_interval_ms = 2 * MS_PER_S;
     c->store.outbox_max = 1000000;
+    c->store.retention_ms = 0;
     if (store == NULL)
         return 0;
     rc = cfg_check_keys(store, "store", keys, err);
@@ -420,8 +422,17 @@ static int parse_store(const cJSON *root, struct config *c, struct cfg_error *er
                           10 * MS_PER_MIN, &c->store.batch_interval_ms, err);
     if (rc < 0)
         return rc;
-    return cfg_get_int(store, "store", "outbox_max", false, 1000000, 1000, 100000000,
-                       &c->store.outbox_max, err);
+    rc = cfg_get_int(store, "store", "outbox_max", false, 1000000, 1000, 100000000,
+                     &c->store.outbox_max, err);
+    if (rc < 0)
+        return rc;
+    /* 0 keeps everything; otherwise at least a day (a typo of "30s" must not purge a record). */
+    rc = cfg_get_duration(store, "store", "retention", false, 0, 0, 100LL * 365 * MS_PER_DAY,
+                          &c->store.retention_ms, err);
+    if (rc == 0 && c->store.retention_ms != 0 && c->store.retention_ms < MS_PER_DAY)
+        rc = cfg_fail(err, "store.retention", "expected \"0s\" (keep everything) or at least "
+                      "\"1d\"");
+    return rc;
 }
 
 /* "control": {"socket": "/run/coldchain/control.sock", "group": "coldchain"}: the local control

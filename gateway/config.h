@@ -88,6 +88,8 @@ struct config_output {
 struct config_store {
     long long batch_max;       /* commit after this many rows; default 256 */
     int64_t batch_interval_ms; /* ... or after this long; default 2 s */
+    int64_t retention_ms;      /* readings of ended, uplinked shipments are purged after this;
+                                * 0 (default): kept for ever */
     long long outbox_max;      /* messages waiting for the broker before the oldest QoS 1
                                 * telemetry is dropped (alerts never are); default 1000000 */
 };

@@ -19,10 +19,12 @@
 
 #include "clock.h"
 #include "command.h"
+#include "audit.h"
 #include "control.h"
 #include "gpio_out.h"
 #include "log.h"
 #include "messages.h"
+#include "presets.h"
 #include "queue.h"
 #include "rules.h"
 #include "sensor_host.h"
@@ -94,6 +96,18 @@ struct engine {
     atomic_bool commands_closed;     /* the engine takes no more commands (stopping) */
     struct config *reload_config;    /* a checked new config: run() returns to apply it */
     uint64_t outbox_dropped;         /* QoS 1 telemetry dropped to keep the outbox bounded */
+    /* Retention: which readings have reached the broker (docs/history.md "Retention"). QoS 1
+     * telemetry: the outbox id of each telemetry message and the last reading in it; a PUBACK
+     * for an id means every older outbox row was acknowledged too (in-order acks, sent in id
+     * order), so the mark moves to its reading. QoS 0: a batch published while connected, as
+     * long as none was dropped: after a drop the mark stays (nothing unsent is ever purged). */
+    struct {
+        int64_t outbox_id, reading_id;
+    } uplink_marks[64];
+    size_t uplink_mark_count;
+    bool telemetry_gap;
+    int64_t purge_due_mono_ms;
+    int64_t clock_wall_ms, clock_mono_ms; /* at the last turn: a wall clock step shows */
     bool outbox_over_logged;
     uint64_t commands_total;
 };
@@ -198,6 +212,34 @@ static void bound_outbox(struct engine *e)
     e->outbox_dropped += (uint64_t)dropped;
 }
 
+static void note_uplink_mark(struct engine *e, int64_t outbox_id, int64_t reading_id)
+{
+    size_t cap = sizeof(e->uplink_marks) / sizeof(e->uplink_marks[0]);
+    if (e->uplink_mark_count == cap) {
+        /* Forgetting the oldest only delays its mark: a later one covers its readings. */
+        memmove(&e->uplink_marks[0], &e->uplink_marks[1], (cap - 1) * sizeof(e->uplink_marks[0]));
+        e->uplink_mark_count--;
+    }
+    e->uplink_marks[e->uplink_mark_count].outbox_id = outbox_id;
+    e->uplink_marks[e->uplink_mark_count].reading_id = reading_id;
+    e->uplink_mark_count++;
+}
+
+/* A PUBACK for outbox id tag: every telemetry message up to it has reached the broker. */
+static void uplink_mark_delivered(struct engine *e, int64_t tag)
+{
+    int64_t reading_id = 0;
+    size_t n = 0;
+    while (n < e->uplink_mark_count && e->uplink_marks[n].outbox_id <= tag)
+        reading_id = e->uplink_marks[n++].reading_id;
+    if (n == 0)
+        return;
+    memmove(&e->uplink_marks[0], &e->uplink_marks[n],
+            (e->uplink_mark_count - n) * sizeof(e->uplink_marks[0]));
+    e->uplink_mark_count -= n;
+    store_mark_uplinked(e->store, reading_id);
+}
+
 static void send_telemetry(struct engine *e)
 {
     if (e->telemetry_count == 0)
@@ -207,12 +249,19 @@ static void send_telemetry(struct engine *e)
         log_err("engine: out of memory building telemetry");
     } else if (e->cfg->mqtt.telemetry_qos > 0) {
         bound_outbox(e);
-        put_outbox(e, e->topic_telemetry, payload, false, false);
-        payload = NULL;
-    } else if (e->connected) {
+        int64_t id = 0;
+        if (store_outbox_put(e->store, e->topic_telemetry, payload, strlen(payload), 1, false,
+                             false, &id) == 0)
+            note_uplink_mark(e, id, store_reading_id_last(e->store));
+    } else if (e->connected &&
+               uplink_publish(e->uplink, e->topic_telemetry, payload, strlen(payload), 0, false,
+                              -1) == 0) {
         /* QoS 0 telemetry is best effort by configuration: every reading is in the history;
          * tag -1 marks it as not from the outbox. */
-        uplink_publish(e->uplink, e->topic_telemetry, payload, strlen(payload), 0, false, -1);
+        if (!e->telemetry_gap)
+            store_mark_uplinked(e->store, store_reading_id_last(e->store));
+    } else {
+        e->telemetry_gap = true;
     }
     free(payload);
     e->telemetry_count = 0;
@@ -594,6 +643,86 @@ static int prepare_reload(struct engine *e, char *msg, size_t cap)
     return 0;
 }
 
+/* shipment-start, shipment-end, assign: checked against the configuration and the history,
+ * recorded in the store (with their events), then applied by starting the engine again, as a
+ * reload does: the rules are rebuilt from the history with the new set of shipments. */
+static char *run_shipment_command(struct engine *e, const struct command *c)
+{
+    const struct config *cfg = e->cfg;
+    const char *verb = command_verb_name(c->verb);
+    char msg[RELOAD_MESSAGE_MAX];
+    struct store_shipment ss;
+    int64_t now_ms = clock_wall_ms();
+    int known = store_shipment_get(e->store, c->shipment, &ss);
+    if (known < 0 && known != -ENOENT)
+        return command_reply_error(verb, c->id, COMMAND_ERR_INTERNAL, "the history cannot be read");
+
+    if (c->verb == COMMAND_SHIPMENT_START) {
+        if (known == 0) {
+            snprintf(msg, sizeof(msg), "shipment \"%s\" exists already (%s): a shipment id is "
+                     "never used twice", c->shipment, ss.ended ? "ended" : "running");
+            return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED, msg);
+        }
+        bool profile_known = presets_find(c->profile) != NULL;
+        for (size_t i = 0; i < cfg->profile_count && !profile_known; i++)
+            profile_known = strcmp(cfg->profiles[i].name, c->profile) == 0;
+        if (!profile_known) {
+            snprintf(msg, sizeof(msg), "no profile or preset \"%s\"", c->profile);
+            return command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_PROFILE, msg);
+        }
+    } else if (known == -ENOENT) {
+        snprintf(msg, sizeof(msg), "no shipment \"%s\" on this gateway", c->shipment);
+        return command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_SHIPMENT, msg);
+    } else if (ss.ended) {
+        snprintf(msg, sizeof(msg), "shipment %s has ended: it cannot change any more",
+                 c->shipment);
+        return command_reply_error(verb, c->id, COMMAND_ERR_ENDED, msg);
+    }
+    for (size_t k = 0; k < c->sensor_count; k++) {
+        if (config_sensor_index(cfg, c->sensors[k]) < 0) {
+            snprintf(msg, sizeof(msg), "sensor \"%s\" is not declared in the configuration",
+                     c->sensors[k]);
+            return command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_SENSOR, msg);
+        }
+    }
+    /* The engine starts again with the configuration file: it must be good now. */
+    if (prepare_reload(e, msg, sizeof(msg)) < 0)
+        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED, msg);
+
+    int r = 0;
+    const char *comment = c->comment[0] ? c->comment : NULL;
+    if (c->verb == COMMAND_SHIPMENT_START) {
+        r = store_shipment_start(e->store, c->shipment, c->kind[0] ? c->kind : "storage",
+                                 c->profile, c->description, STORE_SOURCE_COMMAND, now_ms, c->user,
+                                 (const char *)c->sensors, c->sensor_count);
+    } else if (c->verb == COMMAND_SHIPMENT_END) {
+        r = store_shipment_end(e->store, c->shipment, now_ms, c->user, comment);
+    } else {
+        for (size_t k = 0; k < c->sensor_count && r >= 0; k++)
+            r = store_shipment_assign(e->store, c->shipment, c->sensors[k], now_ms, c->user);
+    }
+    if (r < 0) {
+        /* Nothing changed: the engine runs on as it was. */
+        config_free(e->reload_config);
+        e->reload_config = NULL;
+        return command_reply_error(verb, c->id, r == -EEXIST ? COMMAND_ERR_REFUSED
+                                                : r == -EALREADY || r == -ESHUTDOWN
+                                                    ? COMMAND_ERR_ENDED
+                                                    : COMMAND_ERR_INTERNAL,
+                                   strerror(-r));
+    }
+    cJSON *result = cJSON_CreateObject();
+    if (result) {
+        cJSON_AddStringToObject(result, "shipment", c->shipment);
+        char ts[32];
+        cJSON_AddStringToObject(result, c->verb == COMMAND_SHIPMENT_END ? "ended" : "at",
+                                clock_format_rfc3339(now_ms, ts, sizeof(ts)));
+    }
+    char *reply = command_reply_ok(c, result);
+    cJSON_Delete(result);
+    return reply;
+}
+
 static char *run_command(struct engine *e, const struct command *c)
 {
     const char *verb = command_verb_name(c->verb);
@@ -613,15 +742,13 @@ static char *run_command(struct engine *e, const struct command *c)
     case COMMAND_SHIPMENT_START:
     case COMMAND_SHIPMENT_END:
     case COMMAND_ASSIGN:
+        return run_shipment_command(e, c);
     default:
-        return command_reply_error(verb, c->id, COMMAND_ERR_REFUSED,
-                                   "shipments and their sensors come from the configuration in "
-                                   "this version; starting, ending and assigning them by "
-                                   "command is not supported yet");
+        return command_reply_error(verb, c->id, COMMAND_ERR_UNKNOWN_VERB, "no such verb");
     }
 }
 
-static void log_command(struct engine *e, const struct command *c, const char *from,
+static bool log_command(struct engine *e, const struct command *c, const char *from,
                         const char *reply)
 {
     cJSON *j = reply ? cJSON_Parse(reply) : NULL;
@@ -637,13 +764,30 @@ static void log_command(struct engine *e, const struct command *c, const char *f
                  cJSON_IsString(m) ? m->valuestring : "out of memory");
     cJSON_Delete(j);
     e->commands_total++;
+    return ok;
+}
+
+/* Every command carried out is an event of the audit trail, with who sent it and the command
+ * as it was understood; status, which changes nothing, is not. */
+static void audit_command(struct engine *e, const struct command *c, bool ok)
+{
+    if (!ok || c->verb == COMMAND_STATUS)
+        return;
+    char *json = command_to_json(c);
+    int r = json ? store_event_append(e->store, clock_wall_ms(), STORE_EVENT_COMMAND,
+                                      c->shipment[0] ? c->shipment : NULL, c->user, json, NULL)
+                 : -ENOMEM;
+    if (r < 0)
+        log_err("engine: the %s command by %s could not be recorded in the audit trail: %s",
+                command_verb_name(c->verb), c->user, strerror(-r));
+    free(json);
 }
 
 static void handle_command(struct engine *e, struct cmd_job *job)
 {
     if (!job->mqtt) {
         char *reply = run_command(e, &job->cmd);
-        log_command(e, &job->cmd, "socket", reply);
+        audit_command(e, &job->cmd, log_command(e, &job->cmd, "socket", reply));
         pthread_mutex_lock(&job->lock);
         job->reply = reply;
         job->done = true;
@@ -660,7 +804,7 @@ static void handle_command(struct engine *e, struct cmd_job *job)
         log_command(e, NULL, "mqtt", reply);
     } else {
         reply = run_command(e, &job->cmd);
-        log_command(e, &job->cmd, "mqtt", reply);
+        audit_command(e, &job->cmd, log_command(e, &job->cmd, "mqtt", reply));
     }
     const char *topic = m->response_topic ? m->response_topic : e->topic_reply;
     int r = reply ? uplink_publish_reply(e->uplink, topic, reply, m->correlation,
@@ -730,6 +874,7 @@ static void handle_uplink(struct engine *e, const struct uplink_notice *n, int64
         if (n->tag > 0) {
             store_outbox_ack(e->store, n->tag);
             e->refused_backoff_ms = 0;
+            uplink_mark_delivered(e, n->tag);
         }
         break;
     case UPLINK_FAILED:
@@ -819,6 +964,51 @@ static void open_outputs(struct engine *e)
 
 /* ---- timers ---- */
 
+/* Retention (docs/history.md): readings of shipments that ended more than store.retention ago
+ * and have reached the broker are purged, a few batches at a time so the engine never stalls:
+ * again a second later while there is more, else in an hour. */
+#define PURGE_SEALS_PER_TURN 16
+#define PURGE_INTERVAL_MS (3600 * 1000)
+
+static void run_retention(struct engine *e, int64_t now_mono_ms)
+{
+    struct store_purge_result res = {0};
+    int r = store_purge(e->store, clock_wall_ms(), e->cfg->store.retention_ms,
+                        PURGE_SEALS_PER_TURN, &res);
+    if (r == -EBADMSG)
+        log_msg(LOG_CRIT, "store: retention stopped: the history does not match its audit trail; run "
+                 "coldchainctl verify");
+    else if (r < 0)
+        log_err("store: retention failed: %s", strerror(-r));
+    else if (res.readings > 0)
+        log_notice("store: retention purged %lld readings of ended shipments (audit event %lld)",
+                   (long long)res.readings, (long long)res.event_id);
+    e->purge_due_mono_ms = now_mono_ms + (r == 0 && res.more ? 1000 : PURGE_INTERVAL_MS);
+}
+
+/* The wall clock stepped (NTP's first sync after a boot without an RTC, someone setting the
+ * time): seen as the wall clock moving more or less than the monotonic one. Recorded in the
+ * audit trail and logged; the rules judge readings by their own stamps and already treat a
+ * step back as out of order and a step forward beyond the hold as a gap (docs/rules.md). */
+#define CLOCK_JUMP_MS 2000
+
+static void note_clock_jump(struct engine *e, int64_t now_mono_ms)
+{
+    int64_t now_wall_ms = clock_wall_ms();
+    if (e->clock_mono_ms != 0) {
+        int64_t expected = e->clock_wall_ms + (now_mono_ms - e->clock_mono_ms);
+        int64_t jump = now_wall_ms - expected;
+        if (jump > CLOCK_JUMP_MS || jump < -CLOCK_JUMP_MS) {
+            log_warn("engine: the wall clock jumped by %+lld s (from %lld to %lld ms since "
+                     "1970); recorded in the audit trail",
+                     (long long)(jump / 1000), (long long)expected, (long long)now_wall_ms);
+            store_event_clock(e->store, now_wall_ms, expected, now_wall_ms);
+        }
+    }
+    e->clock_wall_ms = now_wall_ms;
+    e->clock_mono_ms = now_mono_ms;
+}
+
 static int64_t min_due(int64_t a, int64_t b)
 {
     return (a == 0 || (b != 0 && b < a)) ? b : a;
@@ -834,6 +1024,7 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
         store_flush(e->store);
         e->batch_due_mono_ms = 0;
     }
+    note_clock_jump(e, now_mono_ms);
     if (now_mono_ms >= e->tick_due_mono_ms) {
         /* Stale sensors, delays and budgets that run out on a held value, reminders. */
         emit_events(e, rules_tick(e->rules, clock_wall_ms() - TICK_LAG_MS, e->events,
@@ -846,6 +1037,8 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
     }
     put_due_twins(e, now_mono_ms, false);
     drive_outputs(e, now_mono_ms);
+    if (e->cfg->store.retention_ms > 0 && now_mono_ms >= e->purge_due_mono_ms)
+        run_retention(e, now_mono_ms);
     if (!e->connected && !e->connecting && now_mono_ms >= e->reconnect_due_mono_ms) {
         if (uplink_connect(e->uplink) == 0) {
             e->connecting = true;
@@ -1020,7 +1213,74 @@ static int build_rules(struct engine *e)
     return e->events ? 0 : -ENOMEM;
 }
 
-int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
+/* Shipments started by command, and sensors assigned by command, join the configuration's:
+ * the store keeps them. One that can no longer be watched (its profile or a sensor left the
+ * configuration) is said in the log and left out. */
+static int merge_shipment(void *arg, const struct store_shipment *ss)
+{
+    struct config *cfg = arg;
+    if (ss->ended)
+        return 0;
+    struct cfg_error err = {0};
+    int si = config_find_shipment(cfg, ss->id);
+    if (si < 0) {
+        if (strcmp(ss->source, STORE_SOURCE_COMMAND) != 0)
+            return 0; /* a config shipment no longer in the configuration: not watched */
+        int r = config_add_shipment(cfg, ss->id, ss->kind, ss->profile, ss->description, NULL, 0,
+                                    &err);
+        if (r == -ENOMEM)
+            return r;
+        if (r < 0) {
+            log_err("engine: shipment %s (started by command) cannot be watched: %s: %s", ss->id,
+                    err.path, err.msg);
+            return 0;
+        }
+        si = (int)cfg->shipment_count - 1;
+    }
+    for (size_t k = 0; k < ss->assignment_count; k++) {
+        const struct store_assignment *a = &ss->assignments[k];
+        if (a->to_ms != INT64_MAX)
+            continue;
+        int r = config_assign_sensor(cfg, (size_t)si, a->sensor_id, &err);
+        if (r == -ENOMEM)
+            return r;
+        if (r < 0)
+            log_err("engine: sensor %s of shipment %s is not in the configuration: %s",
+                    a->sensor_id, ss->id, err.msg);
+    }
+    return 0;
+}
+
+/* Records the configuration's shipments, drops those that have ended (an ended shipment is
+ * immutable: it is not watched again), adds those started by command, and says which
+ * configuration this engine runs with in the audit trail. */
+static int settle_shipments(struct engine *e, struct config *cfg, bool reloaded)
+{
+    for (size_t i = cfg->shipment_count; i-- > 0;) {
+        const struct config_shipment *s = &cfg->shipments[i];
+        int r = store_shipment_ensure_config(e->store, s->id, s->kind,
+                                             cfg->profiles[s->profile].name, s->description,
+                                             (const char *)s->sensor_ids, s->sensor_count,
+                                             e->started_ms, NULL);
+        if (r < 0)
+            return r;
+        if (r == STORE_SHIPMENT_ENDED) {
+            log_notice("engine: shipment %s has ended; it is no longer watched (remove it from "
+                       "the configuration; a new shipment needs a new id)", s->id);
+            config_remove_shipment(cfg, i);
+        }
+    }
+    int r = store_shipments_each(e->store, merge_shipment, cfg);
+    if (r < 0)
+        return r;
+    char sha[AUDIT_HEX_SIZE] = "";
+    if (audit_file_sha256(cfg->path, sha) < 0)
+        snprintf(sha, sizeof(sha), "unreadable");
+    return store_event_config(e->store, e->started_ms, NULL, cfg->path, sha,
+                              reloaded ? "reload" : "start");
+}
+
+int engine_new(struct config *cfg, int sigfd, bool reloaded, struct engine **engine_out)
 {
     int r = -ENOMEM;
     struct engine *e = calloc(1, sizeof(*e));
@@ -1031,11 +1291,25 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
     e->started_ms = clock_wall_ms();
     e->backoff_ms = cfg->mqtt.reconnect_min_ms;
 
+    r = store_open(cfg->data_dir, &e->store);
+    if (r < 0)
+        goto out;
+    r = settle_shipments(e, cfg, reloaded);
+    if (r < 0)
+        goto out;
+    /* QoS 0 telemetry lost before this start (a crash, a stop while offline) was never
+     * uplinked: the mark must not move over it. */
+    int64_t uplinked = 0;
+    if (cfg->mqtt.telemetry_qos == 0 && store_uplinked_id(e->store, &uplinked) == 0 &&
+        uplinked < store_reading_id_last(e->store))
+        e->telemetry_gap = true;
+    r = -ENOMEM;
+
     size_t ns = cfg->shipment_count;
-    e->topic_twin = calloc(ns, sizeof(*e->topic_twin));
-    e->shipment_started_ms = calloc(ns, sizeof(*e->shipment_started_ms));
-    e->twin_dirty = calloc(ns, sizeof(*e->twin_dirty));
-    e->twin_due_mono_ms = calloc(ns, sizeof(*e->twin_due_mono_ms));
+    e->topic_twin = calloc(ns + 1, sizeof(*e->topic_twin));
+    e->shipment_started_ms = calloc(ns + 1, sizeof(*e->shipment_started_ms));
+    e->twin_dirty = calloc(ns + 1, sizeof(*e->twin_dirty));
+    e->twin_due_mono_ms = calloc(ns + 1, sizeof(*e->twin_due_mono_ms));
     e->telemetry = calloc(TELEMETRY_MAX, sizeof(*e->telemetry));
     e->hosts = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof(*e->hosts));
     e->outputs = calloc(cfg->output_count ? cfg->output_count : 1, sizeof(*e->outputs));
@@ -1053,15 +1327,12 @@ int engine_new(const struct config *cfg, int sigfd, struct engine **engine_out)
         snprintf(e->topic_twin[i], TOPIC_MAX, "%s/%s/shipments/%s/twin", cfg->mqtt.prefix,
                  cfg->gateway_id, cfg->shipments[i].id);
 
-    r = store_open(cfg->data_dir, &e->store);
-    if (r < 0)
-        goto out;
     for (size_t i = 0; i < ns; i++) {
-        const struct config_shipment *s = &cfg->shipments[i];
-        r = store_shipment_ensure(e->store, s->id, s->kind, cfg->profiles[s->profile].name,
-                                  e->started_ms, &e->shipment_started_ms[i]);
+        struct store_shipment ss;
+        r = store_shipment_get(e->store, cfg->shipments[i].id, &ss);
         if (r < 0)
             goto out;
+        e->shipment_started_ms[i] = ss.started_ms;
         e->twin_dirty[i] = true;
     }
     r = build_rules(e);

@@ -6,14 +6,18 @@
 #ifndef COLDCHAIN_ENGINE_H
 #define COLDCHAIN_ENGINE_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 struct engine;
 
 /* Opens the store and builds the rules and the MQTT client; starts nothing yet. config is
- * borrowed and must outlive the engine. sigfd is a signalfd for SIGTERM, SIGINT and SIGHUP
+ * borrowed and must outlive the engine; its shipments are settled against the history (ended
+ * ones removed, those started or extended by command added), and the configuration's load is
+ * recorded in the audit trail (reloaded: as a reload). sigfd is a signalfd for SIGTERM, SIGINT and SIGHUP
  * (borrowed). 0 or a negative errno (already logged). */
-int engine_new(const struct config *config, int sigfd, struct engine **engine_out);
+int engine_new(struct config *config, int sigfd, bool reloaded, struct engine **engine_out);
 
 /* Starts the bus threads and the broker connection, then runs until SIGTERM or SIGINT, or a
  * reload (SIGHUP or the reload command) with a configuration that checks out: stops the

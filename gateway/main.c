@@ -129,13 +129,13 @@ int main(int argc, char **argv)
 
     /* A reload stops the engine and starts a new one with the new configuration: its state is
      * rebuilt from the history, as after a restart, so alarms carry on where they were. */
-    for (;;) {
+    for (bool reloaded = false;; reloaded = true) {
         r = ensure_data_dir(config->data_dir);
         if (r < 0) {
             log_err("gateway: data_dir %s: %s", config->data_dir, strerror(-r));
             goto out;
         }
-        r = engine_new(config, sigfd, &engine);
+        r = engine_new(config, sigfd, reloaded, &engine);
         if (r < 0) {
             log_err("gateway: cannot start: %s", strerror(-r));
             goto out;
