@@ -112,6 +112,8 @@ struct engine {
     uint64_t commands_total;
 };
 
+static void notify_status(struct engine *e);
+
 /* ---- uplink notices: called on Paho's threads, so only the queue is touched ---- */
 
 static void post_notice(void *arg, const struct uplink_notice *notice)
@@ -850,7 +852,7 @@ static void handle_uplink(struct engine *e, const struct uplink_notice *n, int64
             e->twin_dirty[i] = true;
             e->twin_due_mono_ms[i] = 0;
         }
-        sd_notify(0, "STATUS=Running; connected to the broker");
+        notify_status(e);
         break;
     case UPLINK_CONNECT_FAILED:
         e->connecting = false;
@@ -861,14 +863,14 @@ static void handle_uplink(struct engine *e, const struct uplink_notice *n, int64
         e->reconnect_due_mono_ms = now_mono_ms + e->backoff_ms;
         e->backoff_ms = e->backoff_ms * 2 > m->reconnect_max_ms ? m->reconnect_max_ms
                                                                  : e->backoff_ms * 2;
-        sd_notify(0, "STATUS=Running; broker unreachable, alerts queued");
+        notify_status(e);
         break;
     case UPLINK_LOST:
         e->connected = false;
         e->connecting = false;
         e->outbox_cursor = 0;
         e->reconnect_due_mono_ms = now_mono_ms + m->reconnect_min_ms;
-        sd_notify(0, "STATUS=Running; connection to the broker lost");
+        notify_status(e);
         break;
     case UPLINK_DELIVERED:
         if (n->tag > 0) {
@@ -1009,6 +1011,30 @@ static void note_clock_jump(struct engine *e, int64_t now_mono_ms)
     e->clock_mono_ms = now_mono_ms;
 }
 
+/* systemctl status shows this line: what a technician checks first. Sent when the broker
+ * connection changes and with every watchdog ping. */
+static void notify_status(struct engine *e)
+{
+    int64_t outbox = -1;
+    store_outbox_count(e->store, &outbox);
+    unsigned active = 0;
+    for (size_t si = 0; si < e->cfg->shipment_count; si++) {
+        const struct config_profile *p = &e->cfg->profiles[e->cfg->shipments[si].profile];
+        for (size_t a = 0; a < p->alarm_count; a++) {
+            for (size_t k = 0; k < e->cfg->shipments[si].sensor_count; k++) {
+                const struct alarm_instance *inst = rules_instance(e->rules, si, a, k);
+                active += inst && inst->state == ALARM_ACTIVE;
+            }
+        }
+    }
+    size_t buses_up = 0;
+    for (size_t i = 0; i < e->host_count; i++)
+        buses_up += !sensor_host_done(e->hosts[i]);
+    sd_notifyf(0, "STATUS=Running; %zu of %zu buses up, %u alarms active, outbox %lld, broker %s",
+               buses_up, e->cfg->bus_count, active, (long long)outbox,
+               e->connected ? "connected" : "unreachable (alerts wait in the outbox)");
+}
+
 static int64_t min_due(int64_t a, int64_t b)
 {
     return (a == 0 || (b != 0 && b < a)) ? b : a;
@@ -1048,6 +1074,7 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
     }
     if (e->watchdog_usec && now_mono_ms >= e->watchdog_due_mono_ms) {
         sd_notify(0, "WATCHDOG=1");
+        notify_status(e);
         e->watchdog_due_mono_ms = now_mono_ms + (int64_t)(e->watchdog_usec / 2000);
     }
     pump_outbox(e);
