@@ -108,11 +108,34 @@ struct engine {
     bool telemetry_gap;
     int64_t purge_due_mono_ms;
     int64_t clock_wall_ms, clock_mono_ms; /* at the last turn: a wall clock step shows */
+
+    /* When the history cannot be written (a full disk, a database error): readings wait in a
+     * bounded ring and alerts in order in memory, and both are written when storage comes
+     * back (tried every STORAGE_RETRY_MS). batch mirrors the readings of the open batch, which
+     * a failed commit rolls back. */
+    struct reading *batch;
+    size_t batch_count;
+    struct reading *ring;
+    size_t ring_head, ring_count;
+    uint64_t ring_dropped;
+    struct held_alert *held;
+    size_t held_count;
+    bool storage_failed;
+    int64_t storage_retry_due_mono_ms;
     bool outbox_over_logged;
     uint64_t commands_total;
 };
 
 static void notify_status(struct engine *e);
+
+#define RING_MAX 20000           /* readings held in memory while the history cannot be written */
+#define HELD_ALERTS_MAX 4096     /* alerts held likewise (none is ever dropped below this) */
+#define STORAGE_RETRY_MS 5000
+
+struct held_alert {
+    struct store_alert sa;
+    char *payload;
+};
 
 /* ---- uplink notices: called on Paho's threads, so only the queue is touched ---- */
 
@@ -271,6 +294,86 @@ static void send_telemetry(struct engine *e)
 
 /* ---- readings ---- */
 
+/* ---- storage faults ---- */
+
+static void ring_push(struct engine *e, const struct reading *r)
+{
+    if (e->ring_count == RING_MAX) {
+        /* Full: the oldest reading goes (the ring keeps the latest hours for the record). */
+        e->ring_head = (e->ring_head + 1) % RING_MAX;
+        e->ring_count--;
+        if (e->ring_dropped++ == 0)
+            log_msg(LOG_CRIT, "store: %d readings are waiting in memory for the history: the "
+                    "oldest are now dropped", RING_MAX);
+    }
+    e->ring[(e->ring_head + e->ring_count) % RING_MAX] = *r;
+    e->ring_count++;
+}
+
+/* The history failed: what the failed transaction held goes to the ring. */
+static void storage_failed(struct engine *e, const char *what)
+{
+    for (size_t i = 0; i < e->batch_count; i++)
+        ring_push(e, &e->batch[i]);
+    e->batch_count = 0;
+    e->batch_due_mono_ms = 0;
+    if (!e->storage_failed)
+        log_msg(LOG_CRIT, "store: the history cannot be written (%s; the store's error is "
+                "above: a full disk or a database error): readings wait in memory (up to %d), "
+                "alerts too and are sent once written, the local alarm shows a fault; "
+                "retrying every %d s", what, RING_MAX, STORAGE_RETRY_MS / 1000);
+    e->storage_failed = true;
+    e->storage_retry_due_mono_ms = clock_mono_ms() + STORAGE_RETRY_MS;
+}
+
+static int flush_batch(struct engine *e)
+{
+    e->batch_due_mono_ms = 0;
+    int r = store_flush(e->store);
+    if (r < 0)
+        storage_failed(e, "commit");
+    else
+        e->batch_count = 0;
+    return r;
+}
+
+/* Writes what waited in memory: the readings in one transaction, then the alerts in order.
+ * Nothing leaves memory before it is committed. */
+static void retry_storage(struct engine *e, int64_t now_mono_ms)
+{
+    size_t n = e->ring_count;
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = store_append_reading(e->store, &e->ring[(e->ring_head + i) % RING_MAX]);
+    if (r == 0)
+        r = store_flush(e->store);
+    if (r == 0) {
+        e->ring_head = (e->ring_head + n) % RING_MAX;
+        e->ring_count -= n;
+    }
+    size_t done = 0;
+    while (r == 0 && done < e->held_count) {
+        struct held_alert *h = &e->held[done];
+        r = store_append_alert(e->store, &h->sa, e->topic_alerts, h->payload, NULL);
+        if (r == 0) {
+            free(h->payload);
+            done++;
+            e->alerts_total++;
+        }
+    }
+    memmove(e->held, e->held + done, (e->held_count - done) * sizeof(*e->held));
+    e->held_count -= done;
+    if (r < 0) {
+        e->storage_retry_due_mono_ms = now_mono_ms + STORAGE_RETRY_MS;
+        return;
+    }
+    log_notice("store: the history can be written again: %zu readings and %zu alerts written "
+               "from memory%s", n, done, e->ring_dropped ? ", but older readings were dropped "
+               "when memory was full" : "");
+    e->storage_failed = false;
+    e->ring_dropped = 0;
+}
+
 /* Records and queues one transition; who/comment for operator actions (else NULL). Returns 0
  * with the alert's seq and id, or a negative errno when it could not be recorded. */
 static int emit_alert_by(struct engine *e, const struct rules_event *re, const char *who,
@@ -282,7 +385,8 @@ static int emit_alert_by(struct engine *e, const struct rules_event *re, const c
     const char *sensor_id = s->sensor_ids[re->sensor];
     const struct alarm_event *ev = &re->ev;
     struct store_alert sa = {
-        .seq = store_alert_seq_next(e->store),
+        .seq = e->held_count ? e->held[e->held_count - 1].sa.seq + 1
+                             : store_alert_seq_next(e->store),
         .ts_ms = ev->ts_ms,
         .level = ev->level,
         .value = ev->value,
@@ -306,7 +410,21 @@ static int emit_alert_by(struct engine *e, const struct rules_event *re, const c
                                 .shipment_id = s->id, .sensor_id = sensor_id, .def = def,
                                 .ev = ev, .who = who, .comment = comment};
     char *payload = messages_alert(&ma);
-    int r = payload ? store_append_alert(e->store, &sa, e->topic_alerts, payload, NULL) : -ENOMEM;
+    int r = -ENOMEM;
+    bool held = false;
+    if (payload && !e->storage_failed) {
+        r = store_append_alert(e->store, &sa, e->topic_alerts, payload, NULL);
+        if (r == 0)
+            e->batch_count = 0; /* the open batch was committed with it */
+        else
+            storage_failed(e, "an alert");
+    }
+    /* Held in order until the history can be written: then recorded and sent, never lost. */
+    if (payload && r < 0 && e->held_count < HELD_ALERTS_MAX) {
+        e->held[e->held_count++] = (struct held_alert){.sa = sa, .payload = payload};
+        payload = NULL;
+        held = true;
+    }
     free(payload);
     e->twin_dirty[re->shipment] = true;
 
@@ -324,9 +442,14 @@ static int emit_alert_by(struct engine *e, const struct rules_event *re, const c
             sa.transition, raised ? ": " : "", raised ? def->message : "", value,
             who ? " by " : "", who ? who : "",
             ev->notify ? "" : " (not notified: shelved or suppressed)",
-            (unsigned long long)sa.seq, r < 0 ? " NOT RECORDED: " : "", r < 0 ? strerror(-r) : "");
+            (unsigned long long)sa.seq,
+            held ? " (held in memory until the history can be written)"
+            : r < 0 ? " NOT RECORDED: " : "",
+            !held && r < 0 ? strerror(-r) : "");
     if (r == 0)
         e->alerts_total++;
+    if (held)
+        r = 0;
     if (seq_out)
         *seq_out = sa.seq;
     if (id_out)
@@ -357,8 +480,17 @@ static void handle_reading(struct engine *e, const struct reading *in, int64_t n
                  rd.sensor_id, quantity_name(rd.quantity), raw);
     e->readings_total++;
 
-    if (store_append_reading(e->store, &rd) == 0 && e->batch_due_mono_ms == 0)
-        e->batch_due_mono_ms = now_mono_ms + cfg->store.batch_interval_ms;
+    if (e->storage_failed) {
+        ring_push(e, &rd);
+    } else if (store_append_reading(e->store, &rd) == 0) {
+        if (e->batch_count < (size_t)cfg->store.batch_max)
+            e->batch[e->batch_count++] = rd;
+        if (e->batch_due_mono_ms == 0)
+            e->batch_due_mono_ms = now_mono_ms + cfg->store.batch_interval_ms;
+    } else {
+        ring_push(e, &rd);
+        storage_failed(e, "a reading");
+    }
 
     emit_events(e, rules_feed(e->rules, &rd, e->events, e->events_cap));
 
@@ -373,10 +505,8 @@ static void handle_reading(struct engine *e, const struct reading *in, int64_t n
     e->telemetry[e->telemetry_count++] = rd;
     if (e->telemetry_count == TELEMETRY_MAX)
         send_telemetry(e);
-    if (store_pending(e->store) >= (size_t)cfg->store.batch_max) {
-        store_flush(e->store);
-        e->batch_due_mono_ms = 0;
-    }
+    if (store_pending(e->store) >= (size_t)cfg->store.batch_max)
+        flush_batch(e);
 }
 
 /* ---- operator commands (docs/mqtt.md "Commands") ---- */
@@ -584,6 +714,9 @@ static char *run_status(struct engine *e, const struct command *c)
     cJSON_AddBoolToObject(r, "broker_connected", e->connected);
     cJSON_AddNumberToObject(r, "outbox", (double)outbox);
     cJSON_AddNumberToObject(r, "outbox_dropped", (double)e->outbox_dropped);
+    cJSON_AddStringToObject(r, "storage", e->storage_failed ? "failing" : "ok");
+    cJSON_AddNumberToObject(r, "held_readings", (double)e->ring_count);
+    cJSON_AddNumberToObject(r, "held_alerts", (double)e->held_count);
     cJSON_AddNumberToObject(r, "readings", (double)e->readings_total);
     cJSON_AddNumberToObject(r, "alerts", (double)e->alerts_total);
     cJSON_AddNumberToObject(r, "buses", (double)cfg->bus_count);
@@ -936,7 +1069,8 @@ static void drive_outputs(struct engine *e, int64_t now_mono_ms)
         enum gpio_out_state want = GPIO_OUT_OFF;
         if ((flags & RULES_ALERT_CRITICAL_UNACKED) && (shows & (1u << GPIO_OUT_CRITICAL_UNACKED)))
             want = GPIO_OUT_CRITICAL_UNACKED;
-        else if ((flags & RULES_ALERT_SENSOR) && (shows & (1u << GPIO_OUT_SENSOR_FAULT)))
+        else if ((flags & RULES_ALERT_SENSOR || e->storage_failed) &&
+                 (shows & (1u << GPIO_OUT_SENSOR_FAULT)))
             want = GPIO_OUT_SENSOR_FAULT;
         else if ((flags & (RULES_ALERT_ACTIVE | RULES_ALERT_CRITICAL_UNACKED)) &&
                  (shows & (1u << GPIO_OUT_WARNING)))
@@ -945,7 +1079,7 @@ static void drive_outputs(struct engine *e, int64_t now_mono_ms)
             log_info("output[%s]: %s", e->cfg->outputs[i].name,
                      want == GPIO_OUT_OFF                ? "off"
                      : want == GPIO_OUT_CRITICAL_UNACKED ? "on: a critical alarm is unacknowledged"
-                     : want == GPIO_OUT_SENSOR_FAULT     ? "fault pattern: a probe is faulty or silent"
+                     : want == GPIO_OUT_SENSOR_FAULT     ? "fault pattern: a probe is faulty or silent, or the history cannot be written"
                                                          : "blinking: an alarm is active");
         gpio_out_set_state(e->outputs[i], want, now_mono_ms);
         gpio_out_tick(e->outputs[i], now_mono_ms);
@@ -1030,9 +1164,15 @@ static void notify_status(struct engine *e)
     size_t buses_up = 0;
     for (size_t i = 0; i < e->host_count; i++)
         buses_up += !sensor_host_done(e->hosts[i]);
-    sd_notifyf(0, "STATUS=Running; %zu of %zu buses up, %u alarms active, outbox %lld, broker %s",
-               buses_up, e->cfg->bus_count, active, (long long)outbox,
-               e->connected ? "connected" : "unreachable (alerts wait in the outbox)");
+    if (e->storage_failed)
+        sd_notifyf(0, "STATUS=FAULT: the history cannot be written (disk full?); %zu readings "
+                   "and %zu alerts held in memory; %u alarms active, broker %s",
+                   e->ring_count, e->held_count, active,
+                   e->connected ? "connected" : "unreachable");
+    else
+        sd_notifyf(0, "STATUS=Running; %zu of %zu buses up, %u alarms active, outbox %lld, "
+                   "broker %s", buses_up, e->cfg->bus_count, active, (long long)outbox,
+                   e->connected ? "connected" : "unreachable (alerts wait in the outbox)");
 }
 
 static int64_t min_due(int64_t a, int64_t b)
@@ -1046,10 +1186,10 @@ static void run_timers(struct engine *e, int64_t now_mono_ms)
      * batch interval. */
     if (e->batch_due_mono_ms == 0 && store_pending(e->store) > 0)
         e->batch_due_mono_ms = now_mono_ms + e->cfg->store.batch_interval_ms;
-    if (e->batch_due_mono_ms && now_mono_ms >= e->batch_due_mono_ms) {
-        store_flush(e->store);
-        e->batch_due_mono_ms = 0;
-    }
+    if (e->batch_due_mono_ms && now_mono_ms >= e->batch_due_mono_ms)
+        flush_batch(e);
+    if (e->storage_failed && now_mono_ms >= e->storage_retry_due_mono_ms)
+        retry_storage(e, now_mono_ms);
     note_clock_jump(e, now_mono_ms);
     if (now_mono_ms >= e->tick_due_mono_ms) {
         /* Stale sensors, delays and budgets that run out on a held value, reminders. */
@@ -1338,10 +1478,13 @@ int engine_new(struct config *cfg, int sigfd, bool reloaded, struct engine **eng
     e->twin_dirty = calloc(ns + 1, sizeof(*e->twin_dirty));
     e->twin_due_mono_ms = calloc(ns + 1, sizeof(*e->twin_due_mono_ms));
     e->telemetry = calloc(TELEMETRY_MAX, sizeof(*e->telemetry));
+    e->batch = calloc((size_t)cfg->store.batch_max + 1, sizeof(*e->batch));
+    e->ring = calloc(RING_MAX, sizeof(*e->ring));
+    e->held = calloc(HELD_ALERTS_MAX, sizeof(*e->held));
     e->hosts = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof(*e->hosts));
     e->outputs = calloc(cfg->output_count ? cfg->output_count : 1, sizeof(*e->outputs));
     if (!e->topic_twin || !e->shipment_started_ms || !e->twin_dirty || !e->twin_due_mono_ms ||
-        !e->telemetry || !e->hosts || !e->outputs)
+        !e->telemetry || !e->hosts || !e->outputs || !e->batch || !e->ring || !e->held)
         goto out;
 
     snprintf(e->topic_status, TOPIC_MAX, "%s/%s/status", cfg->mqtt.prefix, cfg->gateway_id);
@@ -1447,6 +1590,12 @@ static void shutdown_engine(struct engine *e)
     drain_queue(e);
 
     send_telemetry(e);
+    if (e->storage_failed) {
+        retry_storage(e, clock_mono_ms());
+        if (e->storage_failed)
+            log_msg(LOG_CRIT, "store: stopping with the history still unwritable: %zu readings "
+                    "and %zu alerts held in memory are lost", e->ring_count, e->held_count);
+    }
     put_due_twins(e, clock_mono_ms(), true);
     put_status(e, "offline", e->reload_config ? "reload" : "shutdown");
     store_flush(e->store);
@@ -1548,6 +1697,11 @@ void engine_free(struct engine *e)
     store_close(e->store);
     free(e->events);
     free(e->telemetry);
+    free(e->batch);
+    free(e->ring);
+    for (size_t i = 0; e->held && i < e->held_count; i++)
+        free(e->held[i].payload);
+    free(e->held);
     free(e->hosts);
     free(e->topic_twin);
     free(e->shipment_started_ms);
