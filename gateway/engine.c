@@ -1137,7 +1137,8 @@ static void note_clock_jump(struct engine *e, int64_t now_mono_ms)
         if (jump > CLOCK_JUMP_MS || jump < -CLOCK_JUMP_MS) {
             log_warn("engine: the wall clock jumped by %+lld s (from %lld to %lld ms since "
                      "1970); recorded in the audit trail",
-                     (long long)(jump / 1000), (long long)expected, (long long)now_wall_ms);
+                     (long long)((jump + (jump < 0 ? -500 : 500)) / 1000), (long long)expected,
+                     (long long)now_wall_ms);
             store_event_clock(e->store, now_wall_ms, expected, now_wall_ms);
         }
     }
