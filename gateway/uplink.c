@@ -3,7 +3,15 @@
  *
  * Each publish borrows a slot that carries its tag into Paho's callback. The slots live in the
  * uplink, so a publish that Paho drops at destroy time leaks nothing. No Paho persistence: the
- * SQLite outbox is the durable copy, and the engine re-sends it after a reconnect. */
+ * SQLite outbox is the durable copy, and the engine re-sends it after a reconnect.
+ *
+ * Every session after the first gets a new Paho client (uplink_connect()). Paho 1.3.12 keeps
+ * the publishes it had queued but not yet written (those over the broker's Receive Maximum:
+ * mosquitto's default is 20) across a lost connection, and writes them first on the next one,
+ * with the slots they were given. Those slots have been handed to new publishes by then: the
+ * old messages would overtake the re-sent backlog (a subscriber that keeps the highest seq
+ * drops what comes after), and their PUBACKs would acknowledge other outbox rows, not yet
+ * delivered. Only MQTTAsync_destroy() lets go of queued publishes. */
 #include "uplink.h"
 
 #include <MQTTAsync.h>
@@ -27,6 +35,7 @@ struct slot {
 struct uplink {
     MQTTAsync client;
     char uri[256];
+    char *client_id;
     int keepalive_s;
     char *will_topic;
     char *will_payload;
@@ -47,6 +56,7 @@ struct uplink {
     struct slot slots[SLOT_COUNT];
     size_t slots_used;
     bool connected;
+    bool session_used;      /* the client has been connected: the next connect needs a new one */
     char tls_error[256];    /* OpenSSL's first error of the current connect attempt, or "" */
     char last_failure[320]; /* the kind of failure last logged as a warning; "" once connected */
 };
@@ -147,6 +157,10 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 static void on_subscribe_failure(void *context, MQTTAsync_failureData5 *response)
 {
     struct uplink *u = context;
+    /* A SUBSCRIBE still queued when its connection went: dropped with the client, and made again
+     * on the next connect. */
+    if (response && response->code == MQTTASYNC_OPERATION_INCOMPLETE)
+        return;
     log_err("mqtt[%s]: cannot subscribe to %s: %s; commands will not arrive", u->uri,
             u->command_filter,
             response && response->reasonCode ? MQTTReasonCode_toString(response->reasonCode)
@@ -181,17 +195,26 @@ static void subscribe_commands(struct uplink *u)
                 MQTTAsync_strerror(rc));
 }
 
-static void on_connect_success(void *context, MQTTAsync_successData5 *response)
+/* Frees every slot without a notice: their publishes belong to a session that is over, and the
+ * engine sends the outbox again from its start. */
+static void release_all_slots(struct uplink *u)
 {
-    struct uplink *u = context;
-    /* With clean start Paho frees the publishes of the old session without calling their
-     * callbacks (eclipse-paho/paho.mqtt.c#28), so their slots are released here; the engine
-     * sends the outbox again from its start anyway. */
     pthread_mutex_lock(&u->lock);
     for (size_t i = 0; i < SLOT_COUNT; i++)
         u->slots[i].used = false;
     u->slots_used = 0;
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void on_connect_success(void *context, MQTTAsync_successData5 *response)
+{
+    struct uplink *u = context;
+    /* A new client (uplink_connect()) has no publish of an older session; this only frees the
+     * slots of publishes Paho dropped without calling back (eclipse-paho/paho.mqtt.c#28). */
+    release_all_slots(u);
+    pthread_mutex_lock(&u->lock);
     u->connected = true;
+    u->session_used = true;
     u->last_failure[0] = '\0';
     pthread_mutex_unlock(&u->lock);
     log_info("mqtt[%s]: connected", u->uri);
@@ -347,6 +370,50 @@ static bool dup_option(const char *value, char **copy_out)
     return !value || *copy_out;
 }
 
+/* Creates a Paho client for the uplink's URI and client id, with its callbacks. 0, -EINVAL (a URI
+ * Paho refuses), -EIO. */
+static int create_client(struct uplink *u, MQTTAsync *client_out)
+{
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer5;
+    MQTTAsync client = NULL;
+    int rc = MQTTAsync_createWithOptions(&client, u->uri, u->client_id, MQTTCLIENT_PERSISTENCE_NONE,
+                                         NULL, &create);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_err("mqtt[%s]: cannot create client: %s", u->uri, MQTTAsync_strerror(rc));
+        return rc == MQTTASYNC_BAD_PROTOCOL ? -EINVAL : -EIO;
+    }
+    rc = MQTTAsync_setCallbacks(client, u, on_connection_lost, on_message, NULL);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_err("mqtt[%s]: cannot set callbacks: %s", u->uri, MQTTAsync_strerror(rc));
+        MQTTAsync_destroy(&client);
+        return -EIO;
+    }
+    *client_out = client;
+    return 0;
+}
+
+/* Replaces a client that has had a session by a new one (see the top of the file). The old
+ * client's slots are freed first, so the failure callbacks MQTTAsync_destroy() makes for its
+ * queued publishes find them free and post nothing. The new client exists before the old one
+ * goes: with no client left, Paho would stop its threads and start them again. 0 or -EIO (the
+ * old client is kept). Engine thread, while not connected: no callback of the old client can
+ * come any more but those of the destroy itself, which Paho serialises with its own mutex. */
+static int renew_client(struct uplink *u)
+{
+    MQTTAsync fresh = NULL;
+    int r = create_client(u, &fresh);
+    if (r < 0)
+        return r == -EINVAL ? -EIO : r;
+    MQTTAsync old = u->client;
+    release_all_slots(u);
+    u->client = fresh;
+    MQTTAsync_destroy(&old);
+    pthread_mutex_lock(&u->lock);
+    u->session_used = false;
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
 int uplink_new(const struct uplink_options *opts,
                void (*notify)(void *arg, const struct uplink_notice *notice), void *arg,
                struct uplink **uplink_out)
@@ -388,21 +455,12 @@ int uplink_new(const struct uplink_options *opts,
             goto out;
     }
 
-    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer5;
-    int rc = MQTTAsync_createWithOptions(&u->client, opts->uri, opts->client_id,
-                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
-    if (rc != MQTTASYNC_SUCCESS) {
-        log_err("mqtt[%s]: cannot create client: %s", opts->uri, MQTTAsync_strerror(rc));
-        u->client = NULL;
-        r = rc == MQTTASYNC_BAD_PROTOCOL ? -EINVAL : -EIO;
+    u->client_id = strdup(opts->client_id);
+    if (!u->client_id)
         goto out;
-    }
-    rc = MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
-    if (rc != MQTTASYNC_SUCCESS) {
-        log_err("mqtt[%s]: cannot set callbacks: %s", opts->uri, MQTTAsync_strerror(rc));
-        r = -EIO;
+    r = create_client(u, &u->client);
+    if (r < 0)
         goto out;
-    }
     *uplink_out = u;
     u = NULL;
     r = 0;
@@ -415,6 +473,11 @@ int uplink_connect(struct uplink *u)
 {
     MQTTAsync_connectOptions conn = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    pthread_mutex_lock(&u->lock);
+    bool renew = u->session_used;
+    pthread_mutex_unlock(&u->lock);
+    if (renew && renew_client(u) < 0)
+        return -EIO;
     conn.keepAliveInterval = u->keepalive_s;
     conn.cleanstart = 1;
     conn.connectTimeout = 10;
@@ -561,6 +624,7 @@ void uplink_free(struct uplink *u)
         return;
     if (u->client)
         MQTTAsync_destroy(&u->client);
+    free(u->client_id);
     free(u->will_topic);
     free(u->will_payload);
     free(u->ca_file);
