@@ -1141,3 +1141,287 @@ int harness_proc_wait_log(struct harness_proc *p, const char *text, int64_t time
     free(log);
     return found ? 0 : -ECHILD;
 }
+
+/* ---- restarts: a broker that keeps its sessions, a subscriber that keeps its own ---- */
+
+int harness_proc_kill(struct harness_proc *p, int sig, int64_t timeout_ms, int *status_out)
+{
+    int rc = 0;
+
+    if (!reap_if_exited(p)) {
+        kill(-p->pid, sig);
+        if (harness_proc_wait(p, timeout_ms, NULL) == -ETIMEDOUT) {
+            fprintf(stderr,
+                    "harness: %s (pid %d) still running %lld ms after signal %d, killing it\n",
+                    p->name, (int)p->pid, (long long)timeout_ms, sig);
+            kill(-p->pid, SIGKILL);
+            while (!reap_if_exited(p))
+                harness_sleep_ms(POLL_INTERVAL_MS / 2);
+            rc = -ETIMEDOUT;
+        }
+    }
+    if (status_out)
+        *status_out = p->status;
+    return rc;
+}
+
+#define PERSISTENT_SAME_PORT_ATTEMPTS 10
+#define PERSISTENT_SAME_PORT_PAUSE_MS 300
+
+struct harness_proc *harness_start_mosquitto_persistent(int port, const char *dir,
+                                                        const char *extra, int *port_out)
+{
+    const char *bin = harness_mosquitto_path();
+    static int conf_count;
+    int attempts = port > 0 ? PERSISTENT_SAME_PORT_ATTEMPTS : START_ATTEMPTS;
+
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        char conf_path[PATH_MAX];
+        char *text = NULL;
+        size_t len = 0;
+        int p = port > 0 ? port : harness_free_port();
+        int rc;
+
+        if (p < 0) {
+            fprintf(stderr, "harness: no free port: %s\n", strerror(-p));
+            return NULL;
+        }
+        /* mosquitto started as root becomes the mosquitto user unless told otherwise, and then
+         * cannot write its database into the test's private temp dir. The trailing slash is
+         * required: mosquitto appends the file name to persistence_location as it is. */
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+            return NULL;
+        fprintf(f,
+                "%slistener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                "persistence_location %s/\nautosave_interval 1\n%s\n",
+                geteuid() == 0 ? "user root\n" : "", p, dir, extra ? extra : "");
+        if (fclose(f) != 0) {
+            free(text);
+            return NULL;
+        }
+        if (snprintf(conf_path, sizeof(conf_path), "%s/mosquitto-persistent-%d.conf", tmp_dir,
+                     ++conf_count) >= (int)sizeof(conf_path) ||
+            harness_write_file(conf_path, text) < 0) {
+            fprintf(stderr, "harness: cannot write %s\n", conf_path);
+            free(text);
+            return NULL;
+        }
+        free(text);
+        struct harness_proc *proc =
+            harness_spawn("mosquitto", (const char *const[]){bin, "-c", conf_path, NULL});
+        if (!proc)
+            return NULL;
+        /* As in harness_start_mosquitto(): its own "running" line proves the port is its own. */
+        rc = harness_wait_tcp(proc, p, READY_TIMEOUT_MS);
+        if (rc == 0)
+            rc = wait_log_text(proc, " running", READY_TIMEOUT_MS);
+        if (rc == 0) {
+            *port_out = p;
+            return proc;
+        }
+        fprintf(stderr, "harness: persistent mosquitto on port %d %s (attempt %d of %d)\n", p,
+                rc == -ECHILD ? "exited before accepting" : "did not accept in time", attempt,
+                attempts);
+        harness_proc_stop(proc, EXIT_STOP_TIMEOUT_MS, NULL);
+        if (port > 0)
+            harness_sleep_ms(PERSISTENT_SAME_PORT_PAUSE_MS);
+    }
+    return NULL;
+}
+
+/* What a persistent subscriber needs to connect again; kept beside struct harness_sub so that
+ * the subscribers of harness_sub_new() stay exactly as they were. */
+struct persistent_sub {
+    const struct harness_sub *sub; /* NULL: unused */
+    char filter[256];
+    uint32_t session_expiry_s;
+};
+
+static struct persistent_sub persistent_subs[MAX_SUBS];
+
+static struct persistent_sub *find_persistent(const struct harness_sub *s)
+{
+    bool open = false;
+
+    /* A freed subscriber's entry may name an address that a new subscriber now has: only a
+     * subscriber still open and recorded with its own client id counts. */
+    for (int i = 0; i < MAX_SUBS; i++)
+        if (subs[i] == s)
+            open = true;
+    for (int i = 0; open && i < MAX_SUBS; i++)
+        if (persistent_subs[i].sub == s)
+            return &persistent_subs[i];
+    return NULL;
+}
+
+/* One CONNECT with clean start 0 and the session expiry, then the subscription (see
+ * harness_sub_reconnect() for why it is made every time). 0, or -ECONNREFUSED (reason printed
+ * when loud). */
+static int connect_persistent(struct harness_sub *s, const struct persistent_sub *ps, bool loud)
+{
+    MQTTClient_connectOptions conn_opts = MQTTClient_connectOptions_initializer5;
+    MQTTSubscribe_options sub_opts = MQTTSubscribe_options_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+    MQTTProperty window = {.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM};
+    MQTTResponse resp = MQTTResponse_initializer;
+    int rc = 0;
+
+    /* Receive Maximum 65535 (MQTT 5 §3.1.2.11.3): mosquitto otherwise sends a subscriber only 20
+     * unacknowledged messages (max_inflight_messages) and keeps the rest in memory, after it has
+     * acknowledged them to their publisher; a broker killed then loses them, and a test would
+     * blame the publisher. With the window open every message is written to the socket at once,
+     * before mosquitto's PUBACK to the publisher (handle__publish() in mosquitto 2.0). */
+    expiry.value.integer4 = ps->session_expiry_s;
+    window.value.integer2 = 65535;
+    if (MQTTProperties_add(&props, &expiry) != 0 || MQTTProperties_add(&props, &window) != 0) {
+        MQTTProperties_free(&props);
+        return -ENOMEM;
+    }
+    conn_opts.keepAliveInterval = 60; /* as harness_sub_new() */
+    conn_opts.cleanstart = 0;
+    conn_opts.connectTimeout = 5;
+    resp = MQTTClient_connect5(s->client, &conn_opts, &props, NULL);
+    MQTTProperties_free(&props);
+    if (resp.reasonCode != MQTTREASONCODE_SUCCESS) {
+        if (loud)
+            fprintf(stderr, "harness: MQTT connect %s: reason %d (%s)\n", s->client_id,
+                    (int)resp.reasonCode, MQTTReasonCode_toString(resp.reasonCode));
+        MQTTResponse_free(resp);
+        return -ECONNREFUSED;
+    }
+    MQTTResponse_free(resp);
+    sub_opts.retainAsPublished = 1;
+    sub_opts.retainHandling = 1;
+    resp = MQTTClient_subscribe5(s->client, ps->filter, 1, &sub_opts, NULL);
+    if (resp.reasonCode >= 0x80 || resp.reasonCode < 0) {
+        fprintf(stderr, "harness: MQTT subscribe %s to %s: reason %d (%s)\n", s->client_id,
+                ps->filter, (int)resp.reasonCode, MQTTReasonCode_toString(resp.reasonCode));
+        rc = -ECONNREFUSED;
+    }
+    MQTTResponse_free(resp);
+    return rc;
+}
+
+struct harness_sub *harness_sub_new_persistent(const char *uri, const char *client_id,
+                                               const char *filter, uint32_t session_expiry_s)
+{
+    struct persistent_sub *ps = NULL;
+
+    for (int i = 0; i < MAX_SUBS && !ps; i++)
+        if (!persistent_subs[i].sub || !find_persistent(persistent_subs[i].sub))
+            ps = &persistent_subs[i];
+    if (!ps || strlen(filter) >= sizeof(ps->filter)) {
+        fprintf(stderr, "harness: too many persistent subscribers, or filter too long\n");
+        return NULL;
+    }
+    /* The client as harness_sub_new() makes it. Its first session (clean start, no expiry) ends
+     * with this disconnect; the persistent one begins with the next connect. */
+    struct harness_sub *s = harness_sub_new(uri, client_id, filter);
+    if (!s)
+        return NULL;
+    MQTTClient_disconnect5(s->client, 100, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
+    ps->sub = s;
+    snprintf(ps->filter, sizeof(ps->filter), "%s", filter);
+    ps->session_expiry_s = session_expiry_s;
+    if (connect_persistent(s, ps, true) < 0) {
+        ps->sub = NULL;
+        harness_sub_free(s);
+        return NULL;
+    }
+    printf("# persistent subscriber %s on %s subscribed to %s (session expiry %u s)\n", client_id,
+           uri, filter, (unsigned)session_expiry_s);
+    return s;
+}
+
+int harness_sub_reconnect(struct harness_sub *s, int64_t timeout_ms)
+{
+    const struct persistent_sub *ps = find_persistent(s);
+    int64_t deadline_ms = harness_mono_ms() + timeout_ms;
+
+    if (!ps)
+        return -EINVAL;
+    /* The old connection may not have noticed yet that its broker went away. */
+    if (MQTTClient_isConnected(s->client))
+        MQTTClient_disconnect5(s->client, 0, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
+    for (;;) {
+        bool last = harness_mono_ms() >= deadline_ms;
+        if (connect_persistent(s, ps, last) == 0)
+            return 0;
+        if (last)
+            return -ETIMEDOUT;
+        harness_sleep_ms(POLL_INTERVAL_MS * 5);
+    }
+}
+
+bool harness_sub_connected(const struct harness_sub *s)
+{
+    return MQTTClient_isConnected(s->client) != 0;
+}
+
+char *harness_sqlite(const char *db_path, const char *query)
+{
+    char bin[PATH_MAX];
+    char buf[4096];
+    char *out = NULL;
+    size_t len = 0;
+    int fds[2];
+    int status = 0;
+
+    if (harness_find_program("sqlite3", bin, sizeof(bin)) < 0) {
+        fprintf(stderr, "harness: the sqlite3 CLI is not installed\n");
+        return NULL;
+    }
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        /* No shell: the query and the path go to sqlite3 as they are. */
+        if (dup2(fds[1], 1) < 0)
+            _exit(127);
+        execl(bin, "sqlite3", "-readonly", "-batch", "-noheader", "-cmd", ".timeout 5000", db_path,
+              query, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *m = open_memstream(&out, &len);
+    for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (m)
+            fwrite(buf, 1, (size_t)n, m);
+    }
+    close(fds[0]);
+    if (m)
+        fclose(m);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!m || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char what[64];
+        fprintf(stderr, "harness: sqlite3 %s \"%s\": %s\n", db_path, query,
+                harness_status_str(status, what, sizeof(what)));
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+long harness_sqlite_long(const char *db_path, const char *query)
+{
+    char *out = harness_sqlite(db_path, query);
+    char *end = NULL;
+    long v = out ? strtol(out, &end, 10) : -1;
+    if (out && (end == out || (*end != '\0' && *end != '\n')))
+        v = -1;
+    free(out);
+    return v;
+}

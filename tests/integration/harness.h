@@ -215,4 +215,57 @@ int harness_find_program(const char *name, char *buf, size_t len);
  * -ETIMEDOUT. */
 int harness_proc_wait_log(struct harness_proc *p, const char *text, int64_t timeout_ms);
 
+
+/* ---- restarts: a broker that keeps its sessions, a subscriber that keeps its own -------- */
+
+/* Sends sig to p's process group and waits up to timeout_ms for p to exit (SIGKILL to the group
+ * after that). Always reaps. Returns 0, or -ETIMEDOUT if it had to be killed; *status_out (may
+ * be NULL) gets the wait status. An already exited process returns 0 and its status. */
+int harness_proc_kill(struct harness_proc *p, int sig, int64_t timeout_ms, int *status_out);
+
+/* Starts a mosquitto listening on 127.0.0.1:port (0: a free port) with anonymous access and
+ * persistence in dir (which must exist): the database dir/mosquitto.db is saved every second
+ * and at a clean exit (SIGTERM), so a broker started again with the same port and dir, even
+ * after a SIGKILL, gets back the sessions (and their queued messages) and retained messages of
+ * its last save. extra (NULL: none) holds further global lines of the test's own. Waits until
+ * the port accepts and mosquitto says it is running. If it dies first (the port still held),
+ * retries: with port 0 on a new port, 3 attempts; with a given port on the same one, 10
+ * attempts 300 ms apart. Skips (harness_skip) if mosquitto is not installed. Returns the process
+ * with *port_out, or NULL. */
+struct harness_proc *harness_start_mosquitto_persistent(int port, const char *dir,
+                                                        const char *extra, int *port_out);
+
+/* Like harness_sub_new(), but the subscriber's session outlives its connection: clean start 0
+ * and a Session Expiry Interval of session_expiry_s (MQTT 5 §3.1.2.4, §3.2.2.3.2), so the broker
+ * keeps its subscription and queues QoS 1 messages for it while it is away. Its Receive Maximum
+ * is 65535, so that a broker does not hold back messages it has already acknowledged to their
+ * publisher (mosquitto's window is otherwise 20). Returns the subscriber, or NULL (reason
+ * printed). */
+struct harness_sub *harness_sub_new_persistent(const char *uri, const char *client_id,
+                                               const char *filter, uint32_t session_expiry_s);
+
+/* Connects a subscriber of harness_sub_new_persistent() again, with the same client id and clean
+ * start 0, retrying until timeout_ms has passed (the broker may still be starting). A broker
+ * that kept the session then sends what it queued for it, and again (DUP) what it had sent but
+ * not had acknowledged. The filter is always subscribed again, with Retain Handling 1 (MQTT 5
+ * §3.8.3.1: retained messages only for a subscription the session does not have), which changes
+ * nothing in a session that survived and restores one the broker lost: Paho 1.3.12's synchronous
+ * client reports CONNACK's Session Present only for MQTT 3.1.1, so the client cannot tell which
+ * (mosquitto's debug log can: "Sending CONNACK to <client id> (1, 0)"). Messages kept so far
+ * stay. Returns 0, -ETIMEDOUT, or -EINVAL if s is not a persistent subscriber. */
+int harness_sub_reconnect(struct harness_sub *s, int64_t timeout_ms);
+
+/* True while the subscriber's client believes it is connected (a lost connection shows up at
+ * the next receive). */
+bool harness_sub_connected(const struct harness_sub *s);
+
+/* Runs the sqlite3 CLI (harness_find_program()) on db_path, read-only (-readonly: a live
+ * gateway's WAL database may be read while it writes), with a 5 s busy timeout, for one query.
+ * Returns its output, rows as "a|b|c\n" without a header, malloc'd for the caller to free; NULL
+ * if sqlite3 is not installed or fails (reason printed). */
+char *harness_sqlite(const char *db_path, const char *query);
+
+/* harness_sqlite() for a query whose answer is one integer: it, or -1. */
+long harness_sqlite_long(const char *db_path, const char *query);
+
 #endif
