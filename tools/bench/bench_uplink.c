@@ -55,6 +55,8 @@ struct options {
     const char *gateway;
     const char *sim;
     const char *seed; /* outbox_seed (tests/integration/outbox_seed.c) */
+    int telemetry_qos;
+    const char *telemetry_interval; /* the gateway's mqtt.telemetry_interval */
 };
 
 static int64_t wall_us(void)
@@ -93,6 +95,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->gateway = getenv("COLDCHAIN_GATEWAY");
     o->sim = getenv("COLDCHAIN_SIM");
     o->seed = getenv("COLDCHAIN_OUTBOX_SEED");
+    o->telemetry_interval = "10s";
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -109,6 +112,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->sim = v;
         } else if (v && strcmp(argv[i], "--seed") == 0) {
             o->seed = v;
+        } else if (v && strcmp(argv[i], "--telemetry-qos") == 0) {
+            o->telemetry_qos = (int)strtol(v, &end, 10);
+        } else if (v && strcmp(argv[i], "--telemetry-interval") == 0) {
+            o->telemetry_interval = v; /* the gateway's config check judges it */
         } else {
             usage(stderr);
             return -EINVAL;
@@ -117,7 +124,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -EINVAL;
         i++;
     }
-    if (o->alerts < 1 || o->drain < 2 || !o->gateway || !o->sim || !o->seed) {
+    if (o->alerts < 1 || o->drain < 2 || !o->gateway || !o->sim || !o->seed ||
+        o->telemetry_qos < 0 || o->telemetry_qos > 1) {
         usage(stderr);
         return -EINVAL;
     }
@@ -220,7 +228,8 @@ static double percentile(const double *sorted, long n, double q)
 
 /* ---- the runs ---- */
 
-static int write_config(const char *path, const char *data_dir, int mqtt_port, int sim_port)
+static int write_config(const struct options *o, const char *path, const char *data_dir,
+                        int mqtt_port, int sim_port)
 {
     char text[4096];
     char bus[1024] = "";
@@ -235,7 +244,8 @@ static int write_config(const char *path, const char *data_dir, int mqtt_port, i
     int n = snprintf(
         text, sizeof(text),
         "{\"gateway_id\": \"" GATEWAY_ID "\", \"data_dir\": \"%s\",\n"
-        " \"mqtt\": {\"uri\": \"tcp://127.0.0.1:%d\", \"reconnect_min\": \"100ms\","
+        " \"mqtt\": {\"uri\": \"tcp://127.0.0.1:%d\", \"telemetry_qos\": %d,"
+        " \"telemetry_interval\": \"%s\", \"reconnect_min\": \"100ms\","
         " \"reconnect_max\": \"500ms\"},\n"
         " \"sensors\": [{\"id\": \"probe\", \"name\": \"Bench probe\"}],\n%s"
         " \"profiles\": {\"bench\": {\"alarms\": [{\"id\": \"heat\", \"quantity\": "
@@ -244,7 +254,7 @@ static int write_config(const char *path, const char *data_dir, int mqtt_port, i
         " \"action\": \"Keep the door shut and check the vaccines\"}]}},\n"
         " \"shipments\": [{\"id\": \"fridge\", \"kind\": \"storage\", \"profile\": \"bench\","
         " \"sensors\": [\"probe\"]}]}\n",
-        data_dir, mqtt_port, bus);
+        data_dir, mqtt_port, o->telemetry_qos, o->telemetry_interval, bus);
     if (n < 0 || n >= (int)sizeof(text))
         return -ENAMETOOLONG;
     return harness_write_file(path, text);
@@ -304,7 +314,9 @@ static long run_latency(const struct options *o, const char *uri, int mqtt_port)
         return -1;
     MQTTClient sub = sub_new(uri, "bench-latency", T_ALERTS);
     if (!harness_check(sub != NULL, "subscriber to %s", T_ALERTS) ||
-        !harness_check(write_config(config, data_dir, mqtt_port, sim_port) == 0, "config"))
+        !harness_check(write_config(o, config, data_dir, mqtt_port, sim_port) == 0,
+                       "config (telemetry_qos %d every %s)", o->telemetry_qos,
+                       o->telemetry_interval))
         return -1;
     struct harness_proc *gw =
         harness_spawn("gateway", (const char *const[]){o->gateway, "-c", config, NULL});
@@ -364,6 +376,18 @@ static long run_latency(const struct options *o, const char *uri, int mqtt_port)
            timed, bytes / timed, percentile(lat_ms, timed, 0.5), sum / (double)timed,
            percentile(lat_ms, timed, 0.9), percentile(lat_ms, timed, 0.99), GOAL_P99_MS,
            lat_ms[timed - 1], lat_ms[0]);
+    /* Where the tail is: a cluster near 40 ms is Nagle's algorithm on a socket waiting for a
+     * delayed ACK (docs/performance.md). */
+    static const double edges_ms[] = {1, 2, 5, 10, 35, 50};
+    long counts[7] = {0};
+    for (long i = 0; i < timed; i++) {
+        size_t b = 0;
+        while (b < 6 && lat_ms[i] >= edges_ms[b])
+            b++;
+        counts[b]++;
+    }
+    printf("  spread:  <1 ms %ld, 1-2 %ld, 2-5 %ld, 5-10 %ld, 10-35 %ld, 35-50 %ld, >50 %ld\n",
+           counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]);
     free(lat_ms);
     return bytes / timed;
 }
@@ -398,7 +422,7 @@ static void run_drain(const struct options *o, const char *uri, int mqtt_port, l
         return;
     MQTTClient sub = sub_new(uri, "bench-drain", T_BACKLOG);
     if (!harness_check(sub != NULL, "subscriber to %s", T_BACKLOG) ||
-        !harness_check(write_config(config, data_dir, mqtt_port, 0) == 0, "config"))
+        !harness_check(write_config(o, config, data_dir, mqtt_port, 0) == 0, "config"))
         return;
     unsigned char *seen = calloc((size_t)o->drain + 1, 1);
     if (!seen)
