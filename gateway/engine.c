@@ -149,12 +149,21 @@ static void post_notice(void *arg, const struct uplink_notice *notice)
 
 /* ---- outbox ---- */
 
+/* At most one window of publishes per turn of the loop. Every publish comes back as a notice
+ * through the queue, which Paho's thread posts while it holds Paho's own lock. A loop that
+ * refilled the window as fast as acknowledgements freed it (a fast broker: the slot is free
+ * before its notice is read) would never return to drain the queue; once 4096 notices fill it,
+ * Paho's thread waits in queue_push() with its lock held, the next uplink_publish() waits for
+ * that lock, and both stop for good: no more publishes, no keepalive, no SIGTERM
+ * (tests/integration/test_drain.c). */
 static void pump_outbox(struct engine *e)
 {
     if (e->outbox_paused_until_mono_ms && clock_mono_ms() < e->outbox_paused_until_mono_ms)
         return;
     e->outbox_paused_until_mono_ms = 0;
-    while (e->connected && uplink_in_flight(e->uplink) < MAX_IN_FLIGHT) {
+    for (int sent = 0;
+         sent < MAX_IN_FLIGHT && e->connected && uplink_in_flight(e->uplink) < MAX_IN_FLIGHT;
+         sent++) {
         struct store_outbox_msg msg;
         int r = store_outbox_next(e->store, e->outbox_cursor, &msg);
         if (r != 0)
